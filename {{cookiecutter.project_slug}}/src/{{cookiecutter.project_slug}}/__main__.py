@@ -1,0 +1,5 @@
+"""`python -m {{ cookiecutter.project_slug }}` runs the command line."""
+
+from {{ cookiecutter.project_slug }}.cli import app
+
+app(prog_name="{{ cookiecutter.project_slug }}")

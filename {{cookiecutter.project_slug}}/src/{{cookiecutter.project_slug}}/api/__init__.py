@@ -1,0 +1,1 @@
+"""HTTP layer: routers, dependencies and the rendering of errors. Only this layer knows FastAPI."""

@@ -1,0 +1,50 @@
+"""The example domain: items owned by users."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, ItemServiceDep
+from {{ cookiecutter.project_slug }}.models.item import Item
+from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, ItemUpdate
+from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+
+@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
+async def create_item(data: ItemCreate, user: CurrentUser, items: ItemServiceDep) -> Item:
+    """Create an item owned by the signed-in user."""
+    return await items.create(user, data)
+
+
+@router.get("", response_model=Page[ItemRead])
+async def list_items(
+    user: CurrentUser, items: ItemServiceDep, params: Annotated[PageParams, Query()]
+) -> Page[ItemRead]:
+    """The signed-in user's items, newest first (every item for admins)."""
+    return await items.list_page(user, params)
+
+
+@router.get("/{item_id}", response_model=ItemRead)
+async def get_item(item_id: uuid.UUID, user: CurrentUser, items: ItemServiceDep) -> Item:
+    """One item."""
+    return await items.get(user, item_id)
+
+
+@router.patch("/{item_id}", response_model=ItemRead)
+async def update_item(
+    item_id: uuid.UUID, data: ItemUpdate, user: CurrentUser, items: ItemServiceDep
+) -> Item:
+    """Change an item's title or description."""
+    return await items.update(user, item_id, data)
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_item(item_id: uuid.UUID, user: CurrentUser, items: ItemServiceDep) -> Response:
+    """Delete an item."""
+    await items.delete(user, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,38 @@
+"""The signed-in user's account, and admin access to all accounts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from {{ cookiecutter.project_slug }}.api.deps import CurrentAdmin, CurrentUser, UserServiceDep
+from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+from {{ cookiecutter.project_slug }}.schemas.user import UserRead
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me", response_model=UserRead)
+async def get_me(user: CurrentUser) -> User:
+    """The signed-in user."""
+    return user
+
+
+@router.get("", response_model=Page[UserRead])
+async def list_users(
+    _: CurrentAdmin, users: UserServiceDep, params: Annotated[PageParams, Query()]
+) -> Page[UserRead]:
+    """All accounts (admin only)."""
+    found, total = await users.list_users(offset=params.offset, limit=params.page_size)
+    return Page[UserRead].build(
+        [UserRead.model_validate(user) for user in found], total=total, params=params
+    )
+
+
+@router.get("/{user_id}", response_model=UserRead)
+async def get_user(user_id: uuid.UUID, _: CurrentAdmin, users: UserServiceDep) -> User:
+    """One account (admin only)."""
+    return await users.get(user_id)

@@ -1,0 +1,166 @@
+"""Command line: `{{ cookiecutter.project_slug }} serve | db ... | users ...`.
+
+Every failure prints one line that says what happened and what to do, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Coroutine
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, Settings, get_settings
+from {{ cookiecutter.project_slug }}.core.errors import AppError
+from {{ cookiecutter.project_slug }}.core.logging import configure_logging
+from {{ cookiecutter.project_slug }}.db import migrate
+from {{ cookiecutter.project_slug }}.db.session import create_engine, create_session_maker, unit_of_work
+from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
+from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
+from {{ cookiecutter.project_slug }}.services.user import UserService
+
+EXIT_CONFIGURATION = 2
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="{{ cookiecutter.project_name }}")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations (run under a lock).")
+users_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        _fail(f"{exc}\nfix the variables above (environment or .env) and retry", EXIT_CONFIGURATION)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    return settings
+
+
+def _run_migration(work: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(work)
+    except migrate.MigrationError as exc:
+        _fail(str(exc), exc.exit_code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "{{ cookiecutter.project_slug }}.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=None if reload else workers,
+        log_config=None,  # logging is configured by the app, through structlog
+        # X-Forwarded-* are believed only from TRUSTED_PROXIES; none by default.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        server_header=False,
+    )
+
+
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout",
+        help="Seconds to wait for another migrator (default MIGRATION_LOCK_TIMEOUT_SECONDS).",
+    ),
+]
+
+
+@db_app.command()
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    lock_timeout: LockTimeout = None,
+) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    _run_migration(migrate.upgrade(_settings(), revision, lock_timeout=lock_timeout))
+
+
+@db_app.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+    lock_timeout: LockTimeout = None,
+) -> None:
+    """Revert migrations down to REVISION."""
+    _run_migration(migrate.downgrade(_settings(), revision, lock_timeout=lock_timeout))
+
+
+@db_app.command()
+def current() -> None:
+    """Show the revision the database is at."""
+    _run_migration(migrate.current(_settings()))
+
+
+@db_app.command()
+def history() -> None:
+    """List the known revisions."""
+    _run_migration(migrate.history(_settings()))
+
+
+@db_app.command()
+def revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+    autogenerate: Annotated[
+        bool, typer.Option(help="Diff the models against the database.")
+    ] = False,
+) -> None:
+    """Create a new revision file."""
+    _run_migration(migrate.revision(_settings(), message, autogenerate=autogenerate))
+
+
+@users_app.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(help="E-mail address of the admin.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an account with the admin role."""
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            _fail("the passwords do not match; run the command again")
+    try:
+        data = UserCreate(email=email, password=password)
+    except ValueError as exc:
+        _fail(f"invalid e-mail or password: {exc}")
+
+    async def create() -> str:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            async with unit_of_work(create_session_maker(engine)) as uow:
+                user = await UserService(uow, UserRepository(uow.session)).register(
+                    data, role="admin"
+                )
+                return str(user.id)
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(create())
+    except AppError as exc:
+        _fail(f"{exc.detail}")
+    typer.echo(f"created admin {email} ({user_id})")

@@ -1,0 +1,189 @@
+"""Settings read from the environment (and `.env` in development).
+
+Every variable is validated once at start-up; unsafe production values are refused together,
+so an operator fixes them in one pass instead of one restart per mistake.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Shipped in `.env.example`; refusing it in production catches a copied example file.
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-64-characters-or-more-please"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
+SQLITE_DEFAULT_URL = "sqlite+aiosqlite:///var/{{ cookiecutter.project_slug }}.db"
+
+
+class ConfigurationError(Exception):
+    """The environment cannot produce valid settings; the message names each variable."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Service configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Runtime
+    environment: Environment = "development"
+    """Selects safe defaults: `production` turns on strict validation, JSON logs and HSTS."""
+    project_name: str = "{{ cookiecutter.project_name }}"
+    """Shown in the API docs and log lines."""
+    docs_enabled: bool | None = None
+    """Serve /docs and /openapi.json; on by default outside production."""
+
+    # Storage and brokers
+    database_url: str = SQLITE_DEFAULT_URL
+    """SQLAlchemy URL; `postgresql://` is rewritten to the asyncpg driver."""
+    migration_database_url: str | None = None
+    """Direct (non-pooled) database URL for migrations, when DATABASE_URL goes through PgBouncer."""
+    database_pool_size: int = Field(default=10, ge=1)
+    """Connections kept open per process."""
+    redis_url: str | None = None
+    """Shared store for rate limits, cache and token revocation; in-process stores when unset."""
+    celery_broker_url: str | None = None
+    """Celery broker; tasks run eagerly in-process when neither this nor REDIS_URL is set."""
+
+    # Security
+    secret_key: SecretStr | None = None
+    """Signs tokens. Required in production; a random per-process key is used in development."""
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    """Lifetime of an access token."""
+    refresh_token_ttl_seconds: int = Field(default=1_209_600, gt=0)
+    """Lifetime of a refresh token."""
+    cors_origins: Annotated[list[str], NoDecode] = []
+    """Comma-separated origins allowed to call the API from a browser."""
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    """Comma-separated proxy addresses whose X-Forwarded-For is believed; none by default."""
+
+    # Traffic
+    rate_limit_default: str = "100/minute"
+    """Per-client limit on every route that is not exempt."""
+    rate_limit_auth: str = "10/minute"
+    """Stricter per-client limit on /api/v1/auth/*."""
+    rate_limit_fail_open: bool = True
+    """Admit requests when the rate-limit store is down (logged and counted) instead of 503."""
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Requests running longer are cancelled with 503."""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    """Larger request bodies are refused with 413."""
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Minimum level written to the log."""
+    log_format: Literal["json", "console"] | None = None
+    """`json` (default in production) or `console` (default elsewhere)."""
+    migration_lock_timeout_seconds: float = Field(default=300.0, gt=0)
+    """How long `db upgrade` waits for another migrator before giving up."""
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _parse_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        # Operators paste libpq-style URLs; the service always talks to PostgreSQL through asyncpg.
+        if value is not None:
+            for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+                if value.startswith(prefix):
+                    return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems: list[str] = []
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if not key:
+            problems.append("SECRET_KEY is missing")
+        elif key == EXAMPLE_SECRET_KEY:
+            problems.append("SECRET_KEY is the example value from .env.example")
+        elif len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            problems.append("DATABASE_URL must be a PostgreSQL URL in production")
+{%- if cookiecutter.use_redis == 'y' %}
+        if not self.redis_url:
+            problems.append(
+                "REDIS_URL is missing: rate limits, cache and revocations would be per process"
+            )
+{%- endif %}
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def show_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @property
+    def effective_broker_url(self) -> str | None:
+        """The Celery broker, falling back to Redis; `None` means tasks run eagerly."""
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def signing_key(self) -> str:
+        return self.secret_key.get_secret_value() if self.secret_key else _EPHEMERAL_KEY
+
+
+# Development without SECRET_KEY still works; tokens simply do not survive a restart.
+_EPHEMERAL_KEY = secrets.token_urlsafe(48)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings; tests build their own with `load_settings(...)` instead."""
+    return load_settings()
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        variable = "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable or 'settings'}: {message}")
+    return "\n".join(lines)

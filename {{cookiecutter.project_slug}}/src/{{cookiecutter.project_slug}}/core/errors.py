@@ -1,0 +1,146 @@
+"""One exception hierarchy for the whole service.
+
+Services and repositories raise these; the API layer renders them as RFC 9457 problem details.
+Nothing here knows about HTTP frameworks, so tasks and the CLI use the same errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://errors.{{ cookiecutter.project_slug.replace('_', '-') }}.dev/"
+
+
+class AppError(Exception):
+    """`status`, `type` and `title` describe the class of problem; `detail` this instance."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        self.detail = detail or self.title
+        self.extensions = extensions
+        super().__init__(self.detail)
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.code
+
+
+class NotFoundError(AppError):
+    status = 404
+    code = "not-found"
+    title = "Resource not found"
+
+
+class ConflictError(AppError):
+    status = 409
+    code = "conflict"
+    title = "Resource already exists"
+
+
+class ValidationFailedError(AppError):
+    status = 422
+    code = "validation-failed"
+    title = "Request validation failed"
+
+
+class UnsupportedMediaTypeError(AppError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class AuthenticationError(AppError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class PermissionDeniedError(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Permission denied"
+
+
+class BusinessRuleError(AppError):
+    status = 422
+    code = "business-rule"
+    title = "Business rule violated"
+
+
+class RateLimitedError(AppError):
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailableError(AppError):
+    status = 503
+    code = "service-unavailable"
+    title = "Service unavailable"
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int = 5, **extensions: Any
+    ) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = retry_after
+
+
+class CircuitOpenError(ServiceUnavailableError):
+    code = "circuit-open"
+    title = "Upstream temporarily disabled"
+
+
+# Titles for errors raised by the framework itself (routing, method matching, body parsing).
+_HTTP_PROBLEMS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Permission denied"),
+    404: ("not-found", "Resource not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition-failed", "Precondition failed"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-failed", "Request validation failed"),
+    429: ("rate-limited", "Too many requests"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+
+
+def problem_body(
+    status: int,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    problem_type: str | None = None,
+    title: str | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    code, default_title = _HTTP_PROBLEMS.get(status, ("error", "Error"))
+    body: dict[str, Any] = {
+        "type": problem_type or PROBLEM_BASE + code,
+        "title": title or default_title,
+        "status": status,
+        "detail": detail or title or default_title,
+        "instance": instance,
+        "request_id": request_id,
+    }
+    body.update(extensions)
+    return body
+
+
+def problem_json(status: int, **fields: Any) -> bytes:
+    """A serialised problem, for middleware that answers before the application runs."""
+    return orjson.dumps(problem_body(status, **fields))

@@ -1,0 +1,123 @@
+"""Password hashing and token signing, each behind a small function so the library can change.
+
+Passwords: passlib's CryptContext with argon2 only (passlib's bcrypt support breaks on
+bcrypt >= 4.1). Tokens: python-jose with an explicit algorithm allow-list, so a token cannot pick
+its own algorithm (`alg: none`, or HS512 against an HS256 key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any, Literal
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, ValidationFailedError
+
+ALGORITHM = "HS256"
+ALLOWED_ALGORITHMS = [ALGORITHM]
+ISSUER = "{{ cookiecutter.project_slug }}"
+AUDIENCE = "{{ cookiecutter.project_slug }}:api"
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128  # bounds the hashing cost an anonymous caller can demand
+
+TokenType = Literal["access", "refresh"]
+
+_passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+# Verified when the e-mail is unknown, so both failures cost the same time.
+_DUMMY_HASH = _passwords.hash("not-a-real-password-but-the-same-cost")
+
+
+def hash_password(password: str) -> str:
+    return _passwords.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant-work check: an absent hash still pays for one verification."""
+    if password_hash is None:
+        _passwords.verify(password, _DUMMY_HASH)
+        return False
+    return bool(_passwords.verify(password, password_hash))
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return bool(_passwords.needs_update(password_hash))
+
+
+@lru_cache(maxsize=1)
+def _common_passwords() -> frozenset[str]:
+    text = files("{{ cookiecutter.project_slug }}.core").joinpath("common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def check_password_policy(password: str, *, email: str) -> None:
+    """Raise `ValidationFailedError` naming the first rule the password breaks."""
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        raise ValidationFailedError(
+            f"password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+        )
+    if password.lower() in _common_passwords():
+        raise ValidationFailedError("password is too common; choose a less guessable one")
+    if password.lower() == email.lower():
+        raise ValidationFailedError("password must not be the e-mail address")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subject: str
+    token_type: TokenType
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def create_token(
+    subject: str, *, kind: TokenType, ttl_seconds: int, secret_key: str
+) -> tuple[str, TokenClaims]:
+    now = datetime.now(UTC)
+    claims = TokenClaims(
+        subject=subject,
+        token_type=kind,
+        token_id=uuid.uuid4().hex,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    payload: dict[str, Any] = {
+        "sub": claims.subject,
+        "type": claims.token_type,
+        "jti": claims.token_id,
+        "iat": int(claims.issued_at.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    return jwt.encode(payload, secret_key, algorithm=ALGORITHM), claims
+
+
+def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenClaims:
+    """Verify signature, algorithm, expiry, issuer, audience and type; any failure is a 401."""
+    try:
+        payload = jwt.decode(
+            token,
+            secret_key,
+            algorithms=ALLOWED_ALGORITHMS,
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require_exp": True, "require_iat": True, "require_sub": True},
+        )
+    except JWTError:
+        raise AuthenticationError("the token is invalid or has expired") from None
+    if payload.get("type") != expected or not isinstance(payload.get("jti"), str):
+        raise AuthenticationError("the token is invalid or has expired")
+    return TokenClaims(
+        subject=str(payload["sub"]),
+        token_type=expected,
+        token_id=payload["jti"],
+        issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+        expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+    )

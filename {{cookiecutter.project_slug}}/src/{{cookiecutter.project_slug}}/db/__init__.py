@@ -1,0 +1,1 @@
+"""Database plumbing: engine, sessions, the unit of work and migrations."""

@@ -1,0 +1,106 @@
+"""Engine, session factory and the unit of work.
+
+A unit of work is one transaction: it commits when its block succeeds, rolls back on any error,
+and only then runs the callbacks registered with `after_commit` (enqueueing tasks, for example),
+so a worker never sees an id whose row was not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
+
+log = get_logger(__name__)
+
+SessionMaker = async_sessionmaker[AsyncSession]
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, application_name: str | None = None
+) -> AsyncEngine:
+    """An engine with settings that suit the backend: pooled PostgreSQL, or a local SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if application_name:
+        connect_args["server_settings"] = {"application_name": application_name}
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # SQLite ignores foreign keys unless asked; WAL lets readers work during a write.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def create_session_maker(engine: AsyncEngine) -> SessionMaker:
+    # Objects stay readable after commit: responses are built from them once the data is saved.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class UnitOfWork:
+    """One transaction, its session, and the work to run once it has committed."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once the transaction has committed; dropped on rollback."""
+        self._after_commit.append(callback)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                # Callbacks publish to brokers with blocking clients; keep them off the event loop.
+                await asyncio.to_thread(callback)
+            except Exception:
+                # The data is saved; a failed follow-up must not turn success into an error.
+                log.exception("after-commit callback failed", callback=repr(callback))
+
+    async def rollback(self) -> None:
+        self._after_commit.clear()
+        await self.session.rollback()
+
+
+@asynccontextmanager
+async def unit_of_work(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
+    """Commit on success, roll back on any exception (including cancellation)."""
+    async with session_maker() as session:
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+        except BaseException:
+            await uow.rollback()
+            raise
+        await uow.commit()

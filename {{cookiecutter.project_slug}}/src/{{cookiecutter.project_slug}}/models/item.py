@@ -1,0 +1,27 @@
+"""The `items` table: the example domain, owned by a user."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from {{ cookiecutter.project_slug }}.models.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class Item(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "items"
+    __table_args__ = (Index("ix_items_owner_id_created_at", "owner_id", "created_at"),)
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    # Bumped on every update; becomes the ETag for optimistic concurrency.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

@@ -1,0 +1,1 @@
+"""Queries, one repository per aggregate. Repositories add and flush; they never commit."""

@@ -1,0 +1,26 @@
+"""Queries on users."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.repositories.base import Repository
+
+
+class UserRepository(Repository[User]):
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        result = await self.session.execute(select(User).where(User.email == email.lower()))
+        return result.scalar_one_or_none()
+
+    async def list_page(self, *, offset: int, limit: int) -> tuple[Sequence[User], int]:
+        query = select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
+        users = (await self.session.scalars(query)).all()
+        total = (await self.session.execute(select(func.count()).select_from(User))).scalar_one()
+        return users, total

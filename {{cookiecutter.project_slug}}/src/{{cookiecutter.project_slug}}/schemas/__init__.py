@@ -1,0 +1,1 @@
+"""Pydantic models for what crosses the API boundary; never the ORM classes themselves."""

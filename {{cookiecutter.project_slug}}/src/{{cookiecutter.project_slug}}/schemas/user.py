@@ -1,0 +1,26 @@
+"""User payloads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class UserCreate(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+    full_name: str | None = Field(default=None, max_length=200)
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    role: str
+    is_active: bool
+    welcome_email_sent_at: datetime | None
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Use cases. Services raise `core.errors` exceptions and know nothing of HTTP."""

@@ -1,0 +1,76 @@
+"""Item use cases. Items are visible and editable by their owner and by admins only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+from typing import Protocol
+
+from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
+from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
+from {{ cookiecutter.project_slug }}.models.item import Item
+from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
+from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, ItemUpdate
+from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+
+
+class ItemNotifier(Protocol):
+    """Follow-up work on new items, run after the creating transaction commits."""
+
+    def item_created(self, item_id: uuid.UUID) -> None: ...
+
+
+class ItemService:
+    def __init__(
+        self, uow: UnitOfWork, items: ItemRepository, notifier: ItemNotifier | None = None
+    ) -> None:
+        self._uow = uow
+        self._items = items
+        self._notifier = notifier
+
+    async def create(self, owner: User, data: ItemCreate) -> Item:
+        item = Item(owner_id=owner.id, title=data.title, description=data.description)
+        await self._items.add(item)
+        if self._notifier is not None:
+            self._uow.after_commit(partial(self._notifier.item_created, item.id))
+        return item
+
+    async def get(self, actor: User, item_id: uuid.UUID) -> Item:
+        item = await self._items.get(item_id)
+        # Someone else's item answers exactly like a missing one, so ids cannot be probed.
+        if item is None or (item.owner_id != actor.id and not actor.is_admin):
+            raise NotFoundError(f"item {item_id} does not exist")
+        return item
+
+    async def list_page(self, actor: User, params: PageParams) -> Page[ItemRead]:
+        owner_id = None if actor.is_admin else actor.id
+        items, total = await self._items.list_page(
+            owner_id=owner_id, offset=params.offset, limit=params.page_size
+        )
+        return Page[ItemRead].build(
+            [ItemRead.model_validate(item) for item in items], total=total, params=params
+        )
+
+    async def update(self, actor: User, item_id: uuid.UUID, data: ItemUpdate) -> Item:
+        item = await self.get(actor, item_id)
+        for field, value in data.model_dump(exclude_unset=True).items():
+            setattr(item, field, value)
+        await self._items.flush()
+        # The row's version and updated_at are set by the database; read them back.
+        await self._items.refresh(item)
+        return item
+
+    async def delete(self, actor: User, item_id: uuid.UUID) -> None:
+        item = await self.get(actor, item_id)
+        await self._items.delete(item)
+
+    async def mark_processed(self, item_id: uuid.UUID) -> bool:
+        """Background processing of a new item; `False` when a redelivery finds it done."""
+        item = await self._items.get(item_id)
+        if item is None or item.processed_at is not None:
+            return False
+        item.processed_at = datetime.now(UTC)
+        await self._items.flush()
+        return True

@@ -1,0 +1,81 @@
+"""The Celery application, configured from the same settings as the API.
+
+`celery -A {{ cookiecutter.project_slug }}.tasks.app worker` imports this module. With no broker
+configured (the embedded development default) tasks run eagerly in the calling process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Connection
+
+from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
+
+BrokerCheck = Callable[[], Awaitable[None]]
+
+TASK_MODULES = [
+    "{{ cookiecutter.project_slug }}.tasks.users",
+{%- if cookiecutter.include_example_domain == 'y' %}
+    "{{ cookiecutter.project_slug }}.tasks.items",
+{%- endif %}
+]
+
+
+def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerCheck | None:
+    """Point the Celery app at the settings' broker; returns a readiness check for it."""
+    app = app or celery_app
+    broker_url = settings.effective_broker_url
+    app.conf.update(
+        broker_url=broker_url or "memory://",
+        task_always_eager=broker_url is None,
+        task_eager_propagates=True,
+        # Only JSON: pickle from a broker is remote code execution.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # A task is acknowledged after it ran, and requeued if its worker dies mid-task.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=300,
+        task_soft_time_limit=240,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "heartbeat": {"task": "{{ cookiecutter.project_slug }}.heartbeat", "schedule": timedelta(minutes=5)},
+        },
+    )
+    if broker_url is None:
+        return None
+
+    async def check_broker() -> None:
+        def connect() -> None:
+            with Connection(broker_url, connect_timeout=1.5) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+
+        await asyncio.to_thread(connect)
+
+    return check_broker
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("{{ cookiecutter.project_slug }}", include=TASK_MODULES)
+    configure_celery(settings, app)
+    return app
+
+
+celery_app = create_celery_app(get_settings())
+
+
+@celery_app.task(name="{{ cookiecutter.project_slug }}.heartbeat")
+def heartbeat() -> str:
+    """Proves beat and workers are connected; replace with the schedule your service needs."""
+    return "ok"
