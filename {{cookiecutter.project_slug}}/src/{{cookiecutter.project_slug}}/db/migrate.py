@@ -172,7 +172,7 @@ async def _postgres_connection(url: str, wait_seconds: float) -> AsyncIterator[A
                 f"cannot connect to the database ({type(exc).__name__}: {_first_line(exc)}); "
                 "check DATABASE_URL and that PostgreSQL is running"
             ) from exc
-        async with connection:
+        try:
             waited = await _acquire(connection, key, name, wait_seconds)
             log.info("migration lock acquired", lock=name, key=key, waited_s=round(waited, 2))
             held_since = time.monotonic()
@@ -191,6 +191,8 @@ async def _postgres_connection(url: str, wait_seconds: float) -> AsyncIterator[A
                         "check the database state with `db current`"
                     )
                 log.info("migration lock released", lock=name, held_s=held)
+        finally:
+            await connection.close()
     finally:
         await engine.dispose()
 

@@ -1,0 +1,156 @@
+"""Shared fixtures: a fresh PostgreSQL database built by the migrations, one rolled-back
+transaction per test, and an HTTP client that runs the app's lifespan."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from {{ cookiecutter.project_slug }}.api import deps
+from {{ cookiecutter.project_slug }}.core.config import Settings, load_settings
+from {{ cookiecutter.project_slug }}.db import migrate
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, create_engine, unit_of_work
+from {{ cookiecutter.project_slug }}.main import create_app
+from tests.factories import RecordingNotifier
+from tests.services import ServicesUnavailableError, ServiceUrls, resolve
+
+SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+REQUIRED_SERVICES = ("TEST_DATABASE_URL", "TEST_REDIS_URL"{% if cookiecutter.use_celery == 'y' and cookiecutter.use_redis == 'n' %}, "TEST_AMQP_URL"{% endif %})
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    try:
+        resolve(REQUIRED_SERVICES)
+    except ServicesUnavailableError as exc:
+        pytest.exit(str(exc), returncode=3)
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> ServiceUrls:
+    return resolve(REQUIRED_SERVICES)
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return (
+        make_url(admin_url)
+        .set(drivername="postgresql+asyncpg", database=name)
+        .render_as_string(hide_password=False)
+    )
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(service_urls: ServiceUrls) -> AsyncIterator[str]:
+    """A database of its own for this test process, removed afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{{ cookiecutter.project_slug }}_test_{worker}_{uuid.uuid4().hex[:8]}"
+    url = await create_database(service_urls.database, name)
+    yield url
+    await drop_database(service_urls.database, name)
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "secret_key": SECRET_KEY,
+        "log_level": "WARNING",
+        "celery_broker_url": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
+    settings = make_settings(database_url=database_url, redis_url=service_urls.redis)
+    # The schema comes from the migrations, exactly as in production; never create_all.
+    await migrate.upgrade(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One outer transaction per test, rolled back at the end whatever the test committed."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def session_maker(connection: AsyncConnection) -> SessionMaker:
+    # Commits inside the code under test become savepoint releases inside the outer transaction.
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def uow(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work(session_maker) as uow:
+        yield uow
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def app(settings: Settings, session_maker: SessionMaker, notifier: RecordingNotifier) -> FastAPI:
+    app = create_app(settings)
+
+    async def test_uow() -> AsyncIterator[UnitOfWork]:
+        async with unit_of_work(session_maker) as uow:
+            yield uow
+
+    app.dependency_overrides[deps.get_uow] = test_uow
+    app.dependency_overrides[deps.get_user_notifier] = lambda: notifier
+{%- if cookiecutter.include_example_domain == 'y' %}
+    app.dependency_overrides[deps.get_item_notifier] = lambda: notifier
+{%- endif %}
+    return app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        yield client
