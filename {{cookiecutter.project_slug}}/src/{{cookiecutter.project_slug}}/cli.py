@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
@@ -162,5 +163,10 @@ def create_superuser(
     try:
         user_id = asyncio.run(create())
     except AppError as exc:
-        _fail(f"{exc.detail}")
+        _fail(exc.detail)
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(
+            f"cannot write to the database ({type(exc).__name__}); check DATABASE_URL "
+            "and run `{{ cookiecutter.project_slug }} db upgrade` first"
+        )
     typer.echo(f"created admin {email} ({user_id})")

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     def _parse_csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        # Credentials are allowed, and browsers refuse `*` with credentials; list the origins.
+        if "*" in value:
+            raise ValueError("'*' is not allowed (credentials are on); list each origin")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
-from celery import Celery
+import structlog
+from celery import Celery, Task, signals
 from kombu import Connection
 
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
+from {{ cookiecutter.project_slug }}.core.logging import configure_logging
 
 BrokerCheck = Callable[[], Awaitable[None]]
 
@@ -73,6 +76,40 @@ def create_celery_app(settings: Settings) -> Celery:
 
 
 celery_app = create_celery_app(get_settings())
+
+REQUEST_ID_HEADER = "request_id"
+
+
+@signals.setup_logging.connect
+def _configure_worker_logging(**_: Any) -> None:
+    # Connecting this signal stops Celery from installing its own handlers: worker lines go
+    # through the same structlog pipeline as the API's.
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+
+
+@signals.before_task_publish.connect
+def _propagate_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Carry the enqueuing request's id to the task, so its log lines can be joined up."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if headers is not None and request_id is not None:
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@signals.task_prerun.connect
+def _bind_task_context(
+    task_id: str | None = None, task: Task[Any, Any] | None = None, **_: Any
+) -> None:
+    structlog.contextvars.clear_contextvars()
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
+    structlog.contextvars.bind_contextvars(
+        task_id=task_id, task=task.name if task is not None else None, request_id=request_id
+    )
+
+
+@signals.task_postrun.connect
+def _clear_task_context(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
 
 
 @celery_app.task(name="{{ cookiecutter.project_slug }}.heartbeat")
