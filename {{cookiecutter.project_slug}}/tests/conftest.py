@@ -19,7 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from {{ cookiecutter.project_slug }}.api import deps
 from {{ cookiecutter.project_slug }}.core.config import Settings, load_settings
 from {{ cookiecutter.project_slug }}.db import migrate
-from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, create_engine, unit_of_work
+from {{ cookiecutter.project_slug }}.db.session import (
+    SessionMaker,
+    UnitOfWork,
+    create_engine,
+    unit_of_work,
+)
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.factories import RecordingNotifier
 from tests.services import ServicesUnavailableError, ServiceUrls, resolve

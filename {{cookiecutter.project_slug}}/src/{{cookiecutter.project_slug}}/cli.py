@@ -18,7 +18,11 @@ from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, Sett
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
 from {{ cookiecutter.project_slug }}.db import migrate
-from {{ cookiecutter.project_slug }}.db.session import create_engine, create_session_maker, unit_of_work
+from {{ cookiecutter.project_slug }}.db.session import (
+    create_engine,
+    create_session_maker,
+    unit_of_work,
+)
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
 from {{ cookiecutter.project_slug }}.services.user import UserService

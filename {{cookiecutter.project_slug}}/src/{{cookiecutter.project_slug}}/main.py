@@ -29,7 +29,11 @@ from {{ cookiecutter.project_slug }}.api.problems import (
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging, get_logger
-from {{ cookiecutter.project_slug }}.db.session import SessionMaker, create_engine, create_session_maker
+from {{ cookiecutter.project_slug }}.db.session import (
+    SessionMaker,
+    create_engine,
+    create_session_maker,
+)
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware

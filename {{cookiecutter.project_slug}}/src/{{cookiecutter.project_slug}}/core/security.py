@@ -51,7 +51,8 @@ def password_needs_rehash(password_hash: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
-    text = files("{{ cookiecutter.project_slug }}.core").joinpath("common_passwords.txt").read_text(encoding="utf-8")
+    resource = files("{{ cookiecutter.project_slug }}.core") / "common_passwords.txt"
+    text = resource.read_text(encoding="utf-8")
     return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
 
 

@@ -53,7 +53,10 @@ def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerChe
         enable_utc=True,
         worker_hijack_root_logger=False,
         beat_schedule={
-            "heartbeat": {"task": "{{ cookiecutter.project_slug }}.heartbeat", "schedule": timedelta(minutes=5)},
+            "heartbeat": {
+                "task": "{{ cookiecutter.project_slug }}.heartbeat",
+                "schedule": timedelta(minutes=5),
+            },
         },
     )
     if broker_url is None:

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient, Response
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import make_settings
+
+
+async def probe(settings: Settings, path: str) -> Response:
+    """One request to an app built from `settings`, lifespan included."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        return await client.get(path)
 
 
 class TestLive:
@@ -13,6 +24,13 @@ class TestLive:
 
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
+
+    async def test_answers_while_the_database_is_down(self) -> None:
+        broken = make_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+
+        response = await probe(broken, "/health/live")
+
+        assert response.status_code == 200
 
 
 class TestReady:
@@ -26,44 +44,41 @@ class TestReady:
         assert checks["redis"]["status"] == "ok"
 {%- endif %}
         assert all(check["latency_ms"] >= 0 for check in checks.values())
-{%- if cookiecutter.use_redis == 'y' %}
 
-    async def test_503_names_redis_when_it_is_unreachable(self, settings: Settings) -> None:
-        from asgi_lifespan import LifespanManager
-        from httpx import ASGITransport
+    async def test_503_names_the_database_when_it_is_unreachable(self) -> None:
+        broken = make_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
 
-        broken = make_settings(database_url=settings.database_url, redis_url="redis://127.0.0.1:1")
-        app = create_app(broken)
-        async with (
-            LifespanManager(app) as manager,
-            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
-        ):
-            response = await client.get("/health/ready")
+        response = await probe(broken, "/health/ready")
 
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["retry-after"]
+        assert "database" in response.json()["detail"]
+        assert response.json()["checks"]["database"]["status"] == "failed"
+{%- if cookiecutter.use_redis == 'y' %}
+
+    async def test_503_names_redis_when_it_is_unreachable(self, settings: Settings) -> None:
+        broken = make_settings(database_url=settings.database_url, redis_url="redis://127.0.0.1:1")
+
+        response = await probe(broken, "/health/ready")
+
+        assert response.status_code == 503
         body = response.json()
         assert "redis" in body["detail"]
         assert body["checks"]["redis"]["status"] == "failed"
         assert body["checks"]["database"]["status"] == "ok"
 {%- endif %}
+{%- if cookiecutter.use_celery == 'y' %}
 
-    async def test_503_names_the_database_when_it_is_unreachable(self) -> None:
-        from asgi_lifespan import LifespanManager
-        from httpx import ASGITransport
-
+    async def test_503_names_the_broker_when_it_is_unreachable(self, settings: Settings) -> None:
         broken = make_settings(
-            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none", redis_url=None
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            celery_broker_url="{% if cookiecutter.use_redis == 'y' %}redis{% else %}amqp{% endif %}://127.0.0.1:1//",
         )
-        app = create_app(broken)
-        async with (
-            LifespanManager(app) as manager,
-            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
-        ):
-            live = await client.get("/health/live")
-            ready = await client.get("/health/ready")
 
-        assert live.status_code == 200
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["database"]["status"] == "failed"
+        response = await probe(broken, "/health/ready")
+
+        assert response.status_code == 503
+        assert response.json()["checks"]["broker"]["status"] == "failed"
+{%- endif %}

@@ -6,7 +6,10 @@ from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 
 from {{ cookiecutter.project_slug }}.api.deps import AuthServiceDep, UserServiceDep
-from {{ cookiecutter.project_slug }}.core.errors import UnsupportedMediaTypeError, ValidationFailedError
+from {{ cookiecutter.project_slug }}.core.errors import (
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.schemas.auth import LoginRequest, TokenPair
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate, UserRead

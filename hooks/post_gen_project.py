@@ -1,0 +1,231 @@
+"""Finish the generated project: prune disabled features, write `.env`, say what to do next.
+
+Cookiecutter renders this file with Jinja and runs it inside the new project folder. The answers
+reach the code only through the string literal `ANSWERS`, so the file is plain Python before
+rendering too, and the template's tests import it to test the helpers below.
+
+Option logic lives here rather than in Jinja `if` blocks: the files of a feature are written
+unconditionally and removed when the feature is off, which keeps pyproject.toml and the CI files
+free of Jinja for dependency bots.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Raw and triple-quoted: JSON escapes every quote and never ends in a backslash.
+ANSWERS = r"""{{ cookiecutter | tojson }}"""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What belongs to one option: removed unless the answer is one of `enabled`."""
+
+    option: str
+    enabled: frozenset[str]
+    # Relative to the project root; `{slug}` is the package name; globs allowed.
+    paths: tuple[str, ...] = ()
+    # Distribution names dropped from pyproject.toml's dependency lists.
+    dependencies: tuple[str, ...] = ()
+
+
+YES = frozenset({"y"})
+
+MANIFEST = (
+    Feature(
+        "use_celery",
+        YES,
+        paths=(
+            "src/{slug}/tasks",
+            "tests/unit/tasks",
+            "tests/integration/tasks",
+            "tests/e2e/test_worker.py",
+        ),
+        dependencies=("celery", "celery-types"),
+    ),
+    Feature("use_redis", YES, paths=("src/{slug}/core/redis.py",), dependencies=("redis",)),
+    Feature(
+        "include_example_domain",
+        YES,
+        paths=(
+            "src/{slug}/api/v1/items.py",
+            "src/{slug}/services/item.py",
+            "src/{slug}/repositories/item.py",
+            "src/{slug}/models/item.py",
+            "src/{slug}/schemas/item.py",
+            "src/{slug}/tasks/items.py",
+            "src/{slug}/db/migrations/versions/0002_items.py",
+            "tests/**/test_items.py",
+            "tests/**/test_item.py",
+        ),
+    ),
+    Feature("ci_provider", frozenset({"github"}), paths=(".github",)),
+    Feature("ci_provider", frozenset({"gitlab"}), paths=(".gitlab-ci.yml",)),
+    Feature("open_source_license", frozenset({"MIT", "Apache-2.0"}), paths=("LICENSE",)),
+)
+
+# A placeholder in .env.example that must become a secret: `change-me` and what follows it.
+PLACEHOLDER = re.compile(r"change-me[\w-]*", re.IGNORECASE)
+
+# A line opening a TOML array, `dev = [`, and a requirement line inside one, `"name[x]>=1",`.
+ARRAY_START = re.compile(r"(?P<key>[\w.-]+)\s*=\s*\[\s*(#.*)?")
+REQUIREMENT = re.compile(r'"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^"]*",?\s*(#.*)?')
+DEPENDENCY_TABLES = frozenset({"[dependency-groups]", "[project.optional-dependencies]"})
+
+
+def disabled(answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> list[Feature]:
+    return [feature for feature in manifest if answers[feature.option] not in feature.enabled]
+
+
+def remove_paths(root: Path, patterns: Iterable[str]) -> list[Path]:
+    """Delete what `patterns` match under `root`; return what was deleted.
+
+    A pattern matching nothing is not an error: a feature may not ship every file it could own.
+    """
+    removed: list[Path] = []
+    for pattern in patterns:
+        for path in sorted(root.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue  # inside a folder an earlier pattern removed
+            removed.append(path)
+    return removed
+
+
+def remove_empty_parents(root: Path, removed: Iterable[Path]) -> None:
+    """Remove folders that pruning left empty, up to (not including) `root`."""
+    for path in removed:
+        parent = path.parent
+        while parent != root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation: `Celery_Types` and `celery-types` are the same distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def opens_dependency_array(table: str, line: str) -> bool:
+    match = ARRAY_START.fullmatch(line)
+    if match is None:
+        return False
+    return table in DEPENDENCY_TABLES or (table == "[project]" and match["key"] == "dependencies")
+
+
+def requirement_name(line: str) -> str | None:
+    match = REQUIREMENT.fullmatch(line)
+    return canonical_name(match["name"]) if match else None
+
+
+def drop_dependencies(pyproject: str, names: Collection[str]) -> str:
+    """Remove the requirement lines for `names` from every dependency list in `pyproject`.
+
+    Works on the text, not a parsed document, so that comments and layout survive. It expects what
+    the generated pyproject.toml uses: arrays opened on the key's line, one requirement per line.
+    """
+    unwanted = {canonical_name(name) for name in names}
+    kept: list[str] = []
+    table = ""
+    in_array = False
+    for line in pyproject.splitlines(keepends=True):
+        stripped = line.strip()
+        if in_array:
+            if stripped.startswith("]"):
+                in_array = False
+            elif requirement_name(stripped) in unwanted:
+                continue
+        elif stripped.startswith("["):
+            table = stripped
+        else:
+            in_array = opens_dependency_array(table, stripped)
+        kept.append(line)
+    return "".join(kept)
+
+
+def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> None:
+    """Delete the files and dependencies of every feature the answers turn off."""
+    features = disabled(answers, manifest)
+    slug = answers["project_slug"]
+    patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
+    remove_empty_parents(root, remove_paths(root, patterns))
+
+    dependencies = [name for feature in features for name in feature.dependencies]
+    pyproject = root / "pyproject.toml"
+    if dependencies and pyproject.exists():
+        text = pyproject.read_text(encoding="utf-8")
+        pyproject.write_text(drop_dependencies(text, dependencies), encoding="utf-8")
+
+
+def fill_secrets(example: str) -> str:
+    """`.env.example` with every `change-me…` placeholder and SECRET_KEY replaced by a secret.
+
+    A placeholder that occurs twice (a password and the URL that embeds it) gets the same secret.
+    """
+    generated: dict[str, str] = {}
+
+    def secret_for(match: re.Match[str]) -> str:
+        return generated.setdefault(match[0], secrets.token_urlsafe(64))
+
+    lines = []
+    for line in example.splitlines(keepends=True):
+        key, separator, value = line.partition("=")
+        if separator and key.strip() == "SECRET_KEY":
+            ending = line[len(line.rstrip("\r\n")) :]
+            line = f"{key}={secrets.token_urlsafe(64)}{ending}"
+        elif separator and not key.lstrip().startswith("#"):
+            line = key + separator + PLACEHOLDER.sub(secret_for, value)
+        lines.append(line)
+    return "".join(lines)
+
+
+def write_env(root: Path) -> None:
+    """Write `.env` (never committed) from `.env.example` (committed), with fresh secrets."""
+    example = root / ".env.example"
+    if not example.exists():
+        return
+    env = root / ".env"
+    env.write_text(fill_secrets(example.read_text(encoding="utf-8")), encoding="utf-8")
+    env.chmod(0o600)
+
+
+def normalise_line_endings(root: Path) -> None:
+    """Shell scripts with CRLF fail in containers with `bash\\r: not found` (Windows checkouts)."""
+    for script in root.rglob("*.sh"):
+        content = script.read_bytes()
+        if b"\r\n" in content:
+            script.write_bytes(content.replace(b"\r\n", b"\n"))
+
+
+def next_steps(root: Path) -> str:
+    return (
+        f"\nCreated {root.name} in {root}.\n\n"
+        "Next steps:\n"
+        f"  cd {root.name}\n"
+        "  make dev    # serves http://127.0.0.1:8000/docs on SQLite, no services needed\n"
+        "  make test   # the whole suite, on real PostgreSQL and Redis (see README.md)\n"
+    )
+
+
+def main() -> int:
+    root = Path.cwd()
+    answers = json.loads(ANSWERS)
+    prune(root, answers)
+    write_env(root)
+    normalise_line_endings(root)
+    print(next_steps(root))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

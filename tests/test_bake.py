@@ -1,0 +1,213 @@
+"""Tier A: bake every value of every option, check the output renders and lints cleanly.
+
+Modelled on cookiecutter-django's tests/test_cookiecutter_generation.py: one key changed from the
+defaults at a time, plus the pairs of options that interact, plus bad answers the pre-generation
+hook must refuse. Linters run from one shared virtualenv (see `lint_venv`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from tests.support import TEMPLATE_DIR, Bake, child_environment, run
+
+OPTIONS: dict[str, list[str]] = {
+    key: value
+    for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list)
+}
+
+
+def _combinations() -> list[dict[str, str]]:
+    combinations: list[dict[str, str]] = [{}]
+    # Every non-default value on its own (the first choice is the default).
+    combinations += [{key: value} for key, values in OPTIONS.items() for value in values[1:]]
+    # Celery's broker depends on Redis: the one pair that changes wiring.
+    combinations += [{"use_celery": "n", "use_redis": "n"}]
+    # A name whose derived slug differs from the default, and an explicit slug.
+    combinations += [
+        {"project_name": "Acme Billing-API"},
+        {"project_name": "Order Desk", "project_slug": "orders"},
+        # The longest slug the pre-generation hook accepts must still format within 100 columns.
+        {"project_slug": "s" * 32},
+    ]
+    return combinations
+
+
+SUPPORTED_COMBINATIONS = _combinations()
+
+UNSUPPORTED_ANSWERS = [
+    {"project_slug": "class"},
+    {"project_slug": "import"},
+    {"project_slug": "redis"},
+    {"project_slug": "celery"},
+    {"project_slug": "test"},
+    {"project_slug": "My-Service"},
+    {"project_slug": "s" * 33},
+    {"author_email": "x"},
+]
+
+
+def _id(combination: dict[str, str]) -> str:
+    return "-".join(f"{key}:{value}" for key, value in combination.items()) or "defaults"
+
+
+# A cookiecutter variable or a Jinja statement left in the output.
+UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%")
+# Any other `{{`: a leftover too, except where the file format has its own templating
+# (GitHub Actions `${{ }}`, Grafana legends `{{handler}}`).
+BRACES = re.compile(r"\{\{")
+OWN_TEMPLATING = frozenset({".json", ".yml", ".yaml"})
+SKIPPED_DIRS = frozenset({".venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache"})
+
+
+def _text_files(root: Path) -> list[Path]:
+    files = []
+    for path in root.rglob("*"):
+        if path.is_file() and not SKIPPED_DIRS.intersection(path.relative_to(root).parts):
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # binary
+            files.append(path)
+    return files
+
+
+@pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)
+def test_renders_completely(bake: Bake, combination: dict[str, str]) -> None:
+    project = bake(**combination)
+
+    assert project.is_dir()
+    leftovers = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in _text_files(project)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if UNRENDERED.search(line) or (path.suffix not in OWN_TEMPLATING and BRACES.search(line))
+    ]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)
+def test_lint_passes(
+    bake: Bake, lint_venv: Path, mypy_cache: Path, combination: dict[str, str]
+) -> None:
+    project = bake(**combination)
+    tools = lint_venv / "bin"
+    env = child_environment(MYPY_CACHE_DIR=str(mypy_cache))
+
+    run([str(tools / "ruff"), "check", "--no-cache", "."], cwd=project, env=env)
+    run([str(tools / "ruff"), "format", "--check", "--no-cache", "."], cwd=project, env=env)
+    # The project's [tool.mypy] names what to check; --strict is repeated to make it a contract.
+    run([str(tools / "mypy"), "--strict"], cwd=project, env=env)
+
+
+def _dependencies(project: Path) -> set[str]:
+    pyproject: dict[str, Any] = tomllib.loads((project / "pyproject.toml").read_text())
+    requirements = pyproject["project"]["dependencies"] + pyproject["dependency-groups"]["dev"]
+    return {re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0] for requirement in requirements}
+
+
+class TestOptionEffects:
+    def test_defaults_enable_everything(self, bake: Bake) -> None:
+        project = bake()
+        package = project / "src" / project.name
+
+        assert (package / "tasks").is_dir()
+        assert (package / "api" / "v1" / "items.py").is_file()
+        assert (project / ".github").is_dir()
+        assert not (project / ".gitlab-ci.yml").exists()
+        assert "Permission is hereby granted" in (project / "LICENSE").read_text()
+        assert {"celery", "redis"} <= _dependencies(project)
+
+    def test_without_celery(self, bake: Bake) -> None:
+        project = bake(use_celery="n")
+
+        assert not (project / "src" / project.name / "tasks").exists()
+        assert not list(project.glob("tests/**/tasks"))
+        assert "celery" not in _dependencies(project)
+        assert "celery-types" not in _dependencies(project)
+
+    def test_without_redis(self, bake: Bake) -> None:
+        project = bake(use_redis="n")
+
+        assert not (project / "src" / project.name / "core" / "redis.py").exists()
+        assert "redis" not in _dependencies(project)
+        assert "celery" in _dependencies(project)
+
+    def test_without_example_domain(self, bake: Bake) -> None:
+        project = bake(include_example_domain="n")
+
+        assert not [path for path in project.rglob("*item*") if "__pycache__" not in path.parts]
+
+    @pytest.mark.parametrize(
+        ("provider", "kept", "removed"),
+        [
+            ("gitlab", [".gitlab-ci.yml"], [".github"]),
+            ("none", [], [".github", ".gitlab-ci.yml"]),
+        ],
+    )
+    def test_ci_provider(
+        self, bake: Bake, provider: str, kept: list[str], removed: list[str]
+    ) -> None:
+        project = bake(ci_provider=provider)
+
+        assert all((project / name).exists() for name in kept)
+        assert not any((project / name).exists() for name in removed)
+
+    def test_apache_license(self, bake: Bake) -> None:
+        project = bake(open_source_license="Apache-2.0")
+
+        assert "Apache License" in (project / "LICENSE").read_text()
+
+    def test_not_open_source(self, bake: Bake) -> None:
+        project = bake(open_source_license="Not open source")
+
+        assert not (project / "LICENSE").exists()
+
+    def test_derived_slug(self, bake: Bake) -> None:
+        project = bake(project_name="Acme Billing-API")
+
+        assert project.name == "acme_billing_api"
+        assert (project / "src" / "acme_billing_api" / "__init__.py").is_file()
+
+
+class TestGeneratedFiles:
+    def test_env_has_fresh_secrets(self, bake: Bake) -> None:
+        first, second = bake() / ".env", bake() / ".env"
+
+        assert "change-me" not in first.read_text().lower()
+        assert first.read_text() != second.read_text()
+
+    def test_shell_scripts_use_lf(self, bake: Bake) -> None:
+        project = bake()
+
+        assert [path for path in project.rglob("*.sh") if b"\r\n" in path.read_bytes()] == []
+
+
+@pytest.mark.parametrize("answers", UNSUPPORTED_ANSWERS, ids=_id)
+def test_invalid_answers_stop_generation(
+    tmp_path: Path,
+    cookiecutter_config: Path,
+    capfd: pytest.CaptureFixture[str],
+    answers: dict[str, str],
+) -> None:
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(tmp_path),
+            config_file=str(cookiecutter_config),
+        )
+
+    assert list(tmp_path.iterdir()) == []
+    (reason,) = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert next(iter(answers.values())) in reason
