@@ -6,6 +6,7 @@ state, so each app instance (and each test) has its own, closed when it stops.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -29,6 +30,7 @@ from {{ cookiecutter.project_slug }}.api.problems import (
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging, get_logger
+from {{ cookiecutter.project_slug }}.db.migrate import code_heads
 from {{ cookiecutter.project_slug }}.db.session import (
     SessionMaker,
     create_engine,
@@ -52,6 +54,7 @@ class AppState(TypedDict):
 
     settings: Settings
     session_maker: SessionMaker
+    migration_heads: frozenset[str]
 {%- if cookiecutter.use_redis == 'y' %}
     redis: Redis | None
 {%- endif %}
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield AppState(
                 settings=settings,
                 session_maker=create_session_maker(engine),
+                migration_heads=await asyncio.to_thread(code_heads),
 {%- if cookiecutter.use_redis == 'y' %}
                 redis=redis,
 {%- endif %}

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from {{ cookiecutter.project_slug }}.core.errors import ServiceUnavailableError
+from {{ cookiecutter.project_slug }}.db.migrate import database_revisions
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -46,6 +47,8 @@ async def ready(request: Request) -> Health:
     checks: dict[str, Callable[[], Awaitable[object]]] = {}
     session_maker: SessionMaker = request.state.session_maker
     checks["database"] = lambda: _ping_database(session_maker)
+    heads: frozenset[str] = request.state.migration_heads
+    checks["migrations"] = lambda: _check_migrations(session_maker, heads)
     redis = getattr(request.state, "redis", None)
     if redis is not None:
         checks["redis"] = redis.ping
@@ -70,13 +73,32 @@ async def _ping_database(session_maker: SessionMaker) -> None:
         await session.execute(text("SELECT 1"))
 
 
+class CheckFailedError(Exception):
+    """A check failure whose message is safe to show (no addresses, SQL or stack)."""
+
+
+async def _check_migrations(session_maker: SessionMaker, heads: frozenset[str]) -> None:
+    # A replica whose code is ahead of the schema must not take traffic until `db upgrade` ran.
+    async with session_maker() as session:
+        connection = await session.connection()
+        current = await database_revisions(connection)
+    if current != heads:
+        raise CheckFailedError(
+            f"database at {', '.join(sorted(current)) or 'no revision'}, "
+            f"code expects {', '.join(sorted(heads))}"
+        )
+
+
 async def _run(check: Callable[[], Awaitable[object]]) -> CheckResult:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             await check()
     except Exception as exc:
-        error = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        if isinstance(exc, CheckFailedError):
+            error = str(exc)
+        else:
+            error = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         return CheckResult(status="failed", latency_ms=_ms_since(started), error=error)
     return CheckResult(status="ok", latency_ms=_ms_since(started))
 

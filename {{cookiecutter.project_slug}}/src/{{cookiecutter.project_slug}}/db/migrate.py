@@ -24,6 +24,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
@@ -281,3 +282,17 @@ async def revision(settings: Settings, message: str, *, autogenerate: bool) -> N
         settings,
         lambda config: command.revision(config, message=message, autogenerate=autogenerate),
     )
+
+
+def code_heads() -> frozenset[str]:
+    """The head revisions the installed code expects (read from the migration scripts)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def database_revisions(connection: AsyncConnection) -> frozenset[str]:
+    """The revisions the database is at; empty when it was never migrated."""
+    has_table = await connection.run_sync(lambda sync: sync.dialect.has_table(sync, VERSION_TABLE))
+    if not has_table:
+        return frozenset()
+    rows = await connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))  # noqa: S608
+    return frozenset(row[0] for row in rows)

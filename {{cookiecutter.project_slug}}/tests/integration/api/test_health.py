@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import uuid
+
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import create_database, drop_database, make_settings
+from tests.services import ServiceUrls
 
 
 async def probe(settings: Settings, path: str) -> Response:
@@ -44,6 +48,31 @@ class TestReady:
         assert checks["redis"]["status"] == "ok"
 {%- endif %}
         assert all(check["latency_ms"] >= 0 for check in checks.values())
+
+    async def test_503_while_the_database_is_behind_the_code(
+        self, service_urls: ServiceUrls
+    ) -> None:
+        name = f"{{ cookiecutter.project_slug }}_behind_{uuid.uuid4().hex[:8]}"
+        url = await create_database(service_urls.database, name)
+        try:
+            settings = make_settings(database_url=url, redis_url=service_urls.redis)
+            unmigrated = await probe(settings, "/health/ready")
+            await migrate.upgrade(settings, "0001_users")
+            behind = await probe(settings, "/health/ready")
+            await migrate.upgrade(settings)
+            at_head = await probe(settings, "/health/ready")
+        finally:
+            await drop_database(service_urls.database, name)
+
+        assert unmigrated.status_code == 503
+        assert "no revision" in unmigrated.json()["checks"]["migrations"]["error"]
+{%- if cookiecutter.include_example_domain == 'y' %}
+        assert behind.status_code == 503
+        assert behind.json()["checks"]["migrations"]["error"].startswith("database at 0001_users")
+{%- else %}
+        assert behind.status_code == 200
+{%- endif %}
+        assert at_head.status_code == 200
 
     async def test_503_names_the_database_when_it_is_unreachable(self) -> None:
         broken = make_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
