@@ -25,30 +25,37 @@ class BodySizeLimitMiddleware:
                 await self._reject(scope, send)
                 return
 
-        # Chunked bodies carry no length up front; count what arrives instead.
+        # Chunked bodies carry no length up front; count what arrives instead. The 413 is sent
+        # as soon as the limit is passed: frameworks catch errors raised while reading the body
+        # (FastAPI turns them into a 400), so whatever the app answers afterwards is dropped.
         received = 0
         response_started = False
+        rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    if not response_started and not rejected:
+                        rejected = True
+                        await self._reject(scope, send)
                     raise BodyTooLargeError
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if rejected:
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLargeError:
-            if response_started:
+            if not rejected:
                 raise
-            await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         body = problem_json(

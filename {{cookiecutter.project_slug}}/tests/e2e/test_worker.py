@@ -1,0 +1,107 @@
+"""A real Celery worker process picks up what the real server enqueues after each commit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import PASSWORD, unique_email
+from tests.processes import (
+    SLUG,
+    broker_url,
+    fresh_database,
+    purge_broker,
+    running_server,
+    server_env,
+    started_process,
+)
+from tests.services import ServiceUrls
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+
+WORKER = (
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    f"{SLUG}.tasks.app",
+    "worker",
+    "--pool=solo",
+    "--concurrency=1",
+    "--without-heartbeat",
+    "--without-gossip",
+    "--without-mingle",
+    "--loglevel=INFO",
+)
+
+
+@pytest.fixture(scope="module")
+async def migrated_url(service_urls: ServiceUrls) -> AsyncIterator[str]:
+    async with fresh_database(service_urls.database, migrated=True) as url:
+        yield url
+
+
+def poll(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]) -> bool:
+    """Fetch until `done` (True) or 30 seconds pass (False)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if done(fetch()):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def test_worker_runs_the_follow_up_tasks(
+    migrated_url: str, service_urls: ServiceUrls, tmp_path: Path
+) -> None:
+    broker = broker_url(service_urls)
+    purge_broker(broker)
+    env = server_env(migrated_url, service_urls)
+    with (
+        started_process(WORKER, env=env, log_path=tmp_path / "worker.log") as worker,
+        running_server(env, tmp_path / "server.log") as (base_url, _),
+        httpx.Client(base_url=base_url, timeout=10) as http,
+    ):
+        email = unique_email()
+        registered = http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+        assert registered.status_code == 201, registered.text
+        assert registered.json()["welcome_email_sent_at"] is None
+        login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def me() -> dict[str, Any]:
+            response = http.get("/api/v1/users/me", headers=auth)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        welcomed = poll(me, lambda user: user["welcome_email_sent_at"] is not None)
+        assert welcomed, f"no welcome e-mail within 30s; worker log:\n{worker.log()}"
+{%- if cookiecutter.include_example_domain == 'y' %}
+
+        created = http.post("/api/v1/items", json={"title": "process me"}, headers=auth)
+        assert created.status_code == 201, created.text
+        item_id = created.json()["id"]
+
+        def item() -> dict[str, Any]:
+            response = http.get(f"/api/v1/items/{item_id}", headers=auth)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        processed = poll(item, lambda body: body["processed_at"] is not None)
+        assert processed, f"item not processed within 30s; worker log:\n{worker.log()}"
+{%- endif %}
+
+        worker_exit = worker.stop(timeout=20)
+    purge_broker(broker)
+
+    # Celery's warm shutdown on SIGTERM finishes the current task and exits cleanly.
+    assert worker_exit == 0, worker.log()

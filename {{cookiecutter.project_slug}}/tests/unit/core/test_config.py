@@ -1,0 +1,204 @@
+"""Settings: parsed from the environment, with unsafe production values refused together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.project_slug }}.core.config import (
+    EXAMPLE_SECRET_KEY,
+    ConfigurationError,
+    Settings,
+    load_settings,
+)
+
+POSTGRES_URL = "postgresql+asyncpg://app:pw@db.internal:5432/app"
+REDIS_URL = "redis://cache.internal:6379/0"
+GOOD_KEY = "k" * 32
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only what a test sets is seen: no inherited variables, no `.env` in the working directory."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def production_error(**overrides: object) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(environment="production", **overrides)
+    return str(caught.value)
+
+
+class TestProductionRefusal:
+    def test_every_offending_variable_is_named_at_once(self) -> None:
+        message = production_error()
+        assert "SECRET_KEY is missing" in message
+        assert "DATABASE_URL must be a PostgreSQL URL" in message
+{%- if cookiecutter.use_redis == 'y' %}
+        assert "REDIS_URL is missing" in message
+{%- else %}
+        # Without Redis the stores are per process by design, not a configuration mistake.
+        assert "REDIS_URL" not in message
+{%- endif %}
+
+    def test_short_secret_key_is_refused(self) -> None:
+        message = production_error(
+            secret_key="k" * 31, database_url=POSTGRES_URL, redis_url=REDIS_URL
+        )
+        assert "SECRET_KEY is shorter than 32 characters" in message
+        assert "DATABASE_URL" not in message
+
+    def test_example_secret_key_is_refused(self) -> None:
+        message = production_error(
+            secret_key=EXAMPLE_SECRET_KEY, database_url=POSTGRES_URL, redis_url=REDIS_URL
+        )
+        assert "SECRET_KEY is the example value" in message
+
+    def test_sqlite_database_is_refused(self) -> None:
+        message = production_error(
+            secret_key=GOOD_KEY, database_url="sqlite+aiosqlite:///var/app.db", redis_url=REDIS_URL
+        )
+        assert "DATABASE_URL must be a PostgreSQL URL" in message
+        assert "SECRET_KEY" not in message
+
+    def test_secret_value_never_appears_in_the_message(self) -> None:
+        message = production_error(secret_key="short-but-secret-value")
+        assert "short-but-secret-value" not in message
+
+    def test_refusal_comes_from_the_environment_too(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ENVIRONMENT", "production")
+        monkeypatch.setenv("SECRET_KEY", EXAMPLE_SECRET_KEY)
+        with pytest.raises(ConfigurationError, match="SECRET_KEY is the example value"):
+            load_settings()
+
+    def test_safe_production_settings_are_accepted(self) -> None:
+        settings = load_settings(
+            environment="production",
+            secret_key=GOOD_KEY,
+            database_url="postgresql://app:pw@db.internal:5432/app",
+            redis_url=REDIS_URL,
+        )
+        assert settings.is_production
+        assert settings.signing_key == GOOD_KEY
+
+    def test_development_accepts_the_embedded_defaults(self) -> None:
+        settings = load_settings()
+        assert settings.environment == "development"
+        assert settings.is_sqlite
+        # No SECRET_KEY: a random per-process key, never an empty one.
+        assert len(settings.signing_key) >= 32
+
+
+class TestDatabaseUrl:
+    @pytest.mark.parametrize(
+        "given",
+        [
+            "postgresql://app:pw@db:5432/app",
+            "postgres://app:pw@db:5432/app",
+            "postgresql+psycopg://app:pw@db:5432/app",
+            "postgresql+asyncpg://app:pw@db:5432/app",
+        ],
+    )
+    def test_postgres_urls_use_asyncpg(self, given: str) -> None:
+        settings = load_settings(database_url=given, migration_database_url=given)
+        assert settings.database_url == "postgresql+asyncpg://app:pw@db:5432/app"
+        assert settings.migration_database_url == "postgresql+asyncpg://app:pw@db:5432/app"
+
+    def test_sqlite_url_is_kept(self) -> None:
+        settings = load_settings(database_url="sqlite+aiosqlite:///tmp/x.db")
+        assert settings.database_url == "sqlite+aiosqlite:///tmp/x.db"
+        assert settings.migration_database_url is None
+
+
+class TestCsvLists:
+    def test_cors_origins_from_comma_separated_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CORS_ORIGINS", " https://a.example.com, https://b.example.com ,")
+        assert load_settings().cors_origins == ["https://a.example.com", "https://b.example.com"]
+
+    def test_trusted_proxies_from_comma_separated_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1,10.0.0.2")
+        assert load_settings().trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+
+    def test_empty_variable_means_no_entries(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CORS_ORIGINS", "")
+        monkeypatch.setenv("TRUSTED_PROXIES", " ")
+        settings = load_settings()
+        assert settings.cors_origins == []
+        assert settings.trusted_proxies == []
+
+    def test_no_proxy_is_trusted_by_default(self) -> None:
+        assert load_settings().trusted_proxies == []
+
+
+class TestDefaults:
+    def test_documented_defaults(self) -> None:
+        settings = load_settings()
+        assert settings.access_token_ttl_seconds == 900
+        assert settings.refresh_token_ttl_seconds == 1_209_600
+        assert settings.rate_limit_default == "100/minute"
+        assert settings.rate_limit_auth == "10/minute"
+        assert settings.rate_limit_fail_open is True
+        assert settings.cors_origins == []
+
+    def test_production_hides_docs_and_logs_json(self) -> None:
+        settings = load_settings(
+            environment="production",
+            secret_key=GOOD_KEY,
+            database_url=POSTGRES_URL,
+            redis_url=REDIS_URL,
+        )
+        assert settings.show_docs is False
+        assert settings.effective_log_format == "json"
+
+    def test_development_shows_docs_and_logs_for_humans(self) -> None:
+        settings = load_settings()
+        assert settings.show_docs is True
+        assert settings.effective_log_format == "console"
+
+    def test_explicit_choices_win(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DOCS_ENABLED", "true")
+        monkeypatch.setenv("LOG_FORMAT", "console")
+        settings = load_settings(
+            environment="production",
+            secret_key=GOOD_KEY,
+            database_url=POSTGRES_URL,
+            redis_url=REDIS_URL,
+        )
+        assert settings.show_docs is True
+        assert settings.effective_log_format == "console"
+
+    def test_log_level_is_case_insensitive(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("LOG_LEVEL", "debug")
+        assert load_settings().log_level == "DEBUG"
+
+    def test_broker_falls_back_to_redis(self) -> None:
+        assert load_settings().effective_broker_url is None
+        assert load_settings(redis_url=REDIS_URL).effective_broker_url == REDIS_URL
+        broker = "amqp://guest:guest@mq:5672//"
+        assert (
+            load_settings(redis_url=REDIS_URL, celery_broker_url=broker).effective_broker_url
+            == broker
+        )
+
+
+class TestInvalidValues:
+    def test_message_names_the_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ACCESS_TOKEN_TTL_SECONDS", "0")
+        monkeypatch.setenv("LOG_FORMAT", "xml")
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings()
+        message = str(caught.value)
+        assert "ACCESS_TOKEN_TTL_SECONDS" in message
+        assert "LOG_FORMAT" in message
+
+    def test_unknown_environment_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ENVIRONMENT", "prod")
+        with pytest.raises(ConfigurationError, match="ENVIRONMENT"):
+            load_settings()
