@@ -17,6 +17,7 @@ from kombu import Connection
 
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
+from {{ cookiecutter.project_slug }}.tasks.runtime import close_runtime
 
 BrokerCheck = Callable[[], Awaitable[None]]
 
@@ -89,6 +90,13 @@ def _configure_worker_logging(**_: Any) -> None:
     # through the same structlog pipeline as the API's.
     settings = get_settings()
     configure_logging(settings.log_level, settings.effective_log_format)
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close_task_runtime(**_: Any) -> None:
+    # Return pooled database connections instead of letting the process drop them mid-session.
+    close_runtime()
 
 
 @signals.before_task_publish.connect
