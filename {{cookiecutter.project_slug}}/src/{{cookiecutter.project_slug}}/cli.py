@@ -96,9 +96,19 @@ LockTimeout = Annotated[
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     lock_timeout: LockTimeout = None,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL instead of running it (no connection).")
+    ] = False,
 ) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    _run_migration(migrate.upgrade(_settings(), revision, lock_timeout=lock_timeout))
+    settings = _settings()
+    if sql:
+        try:
+            migrate.upgrade_sql(revision)
+        except migrate.MigrationError as exc:
+            _fail(str(exc), exc.exit_code)
+        return
+    _run_migration(migrate.upgrade(settings, revision, lock_timeout=lock_timeout))
 
 
 @db_app.command()

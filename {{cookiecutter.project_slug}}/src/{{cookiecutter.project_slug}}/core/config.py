@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     """`json` (default in production) or `console` (default elsewhere)."""
     migration_lock_timeout_seconds: float = Field(default=300.0, gt=0)
     """How long `db upgrade` waits for another migrator before giving up."""
+    migration_lock: bool = True
+    """`off` runs migrations without the lock (logged); only for databases nobody else migrates."""
+    migration_statement_timeout_seconds: float | None = Field(default=None, gt=0)
+    """statement_timeout for migrations; unset keeps the database role's setting."""
+    migration_ddl_lock_timeout_seconds: float | None = Field(default=None, gt=0)
+    """lock_timeout for migrations, so DDL waiting on a busy table fails instead of queueing."""
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -1,234 +1,163 @@
-"""Alembic, run under a lock so that any number of processes can migrate at once.
+"""Alembic commands, run under the migration lock (see `db.lock`).
 
-PostgreSQL: a session-level advisory lock taken on the migration connection itself (a NullPool
-engine, so nothing leaks into a pool). It is acquired by polling `pg_try_advisory_lock` between
-commits, never by a blocking call or inside an open transaction, and the current revision is read
-only once the lock is held: a process that waited finds the database at head and does nothing.
-If the process dies the connection dies and PostgreSQL frees the lock.
-SQLite (the embedded default): an exclusive file lock next to the database file.
+The current revision is read only once the lock is held, so a process that waited finds the
+database at head and applies nothing. Before each revision is recorded the session checks it still
+holds the lock, and aborts (rolling the revision back) if it does not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import random
+import signal
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.db.lock import (
+    DatabaseUnreachableError,
+    LockLostError,
+    LockTimeoutError,
+    MigrationError,
+    MigrationInterruptedError,
+    PoolerDetectedError,
+    RevisionError,
+    advisory_lock,
+    file_lock,
+    first_line,
+    holds_lock,
+    lock_key,
+)
+
+__all__ = [
+    "DatabaseUnreachableError",
+    "LockLostError",
+    "LockTimeoutError",
+    "MigrationError",
+    "MigrationInterruptedError",
+    "PoolerDetectedError",
+    "RevisionError",
+    "lock_key",
+]
 
 log = get_logger(__name__)
 
 SCRIPT_LOCATION = "{{ cookiecutter.project_slug }}:db/migrations"
 VERSION_TABLE = "alembic_version"
+SCHEMA = "public"
 LOCK_NAMESPACE = "{{ cookiecutter.project_slug }}"
-PROGRESS_INTERVAL_SECONDS = 5.0
-_jitter = random.SystemRandom()
 
 
-class MigrationError(Exception):
-    """A migration command failed; `exit_code` tells scripts which way (see the README)."""
-
-    exit_code = 1
-
-
-class DatabaseUnreachableError(MigrationError):
-    exit_code = 4
-
-
-class LockTimeoutError(MigrationError):
-    exit_code = 3
-
-
-class LockLostError(MigrationError):
-    exit_code = 6
-
-
-class RevisionError(MigrationError):
-    exit_code = 5
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit key (Python's `hash()` is salted per process, so never that)."""
-    digest = hashlib.sha256(name.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def lock_name(url: str, *, schema: str = "public", version_table: str = VERSION_TABLE) -> str:
+def lock_name(url: str, *, version_table: str = VERSION_TABLE, schema: str = SCHEMA) -> str:
+    """`<slug>:<database>:<schema>.<version_table>`: one lock per migration history."""
     return f"{LOCK_NAMESPACE}:{make_url(url).database}:{schema}.{version_table}"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(
+    connection: Connection | None = None,
+    *,
+    script_location: str = SCRIPT_LOCATION,
+    version_table: str = VERSION_TABLE,
+) -> Config:
     config = Config()
-    config.set_main_option("script_location", SCRIPT_LOCATION)
-    config.set_main_option("version_table", VERSION_TABLE)
+    config.set_main_option("script_location", script_location)
+    config.set_main_option("version_table", version_table)
     config.attributes["connection"] = connection
     return config
 
 
-@dataclass(frozen=True, slots=True)
-class LockHolder:
-    pid: int
-    application_name: str
-    client_addr: str | None
-    state: str | None
-    query: str | None
-    query_start: Any
+def context_options(config: Config, connection: Connection) -> dict[str, Any]:
+    """Options for `context.configure` that every env.py of this project needs."""
+    key: int | None = config.attributes.get("lock_key")
 
-    def describe(self) -> str:
-        return (
-            f"pid {self.pid} ({self.application_name or 'no application_name'}"
-            f", client {self.client_addr or 'local socket'}, state {self.state}"
-            f", running since {self.query_start}: {(self.query or '')[:120]!r})"
-        )
-
-
-async def _lock_holder(connection: AsyncConnection, key: int) -> LockHolder | None:
-    row = (
-        await connection.execute(
-            text(
-                "SELECT a.pid, a.application_name, a.client_addr::text, a.state, a.query,"
-                " a.query_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-                " AND l.classid::bigint = :hi AND l.objid::bigint = :lo"
-            ),
-            {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
-        )
-    ).first()
-    await connection.commit()
-    return LockHolder(*row) if row is not None else None
-
-
-async def _acquire(connection: AsyncConnection, key: int, name: str, wait_seconds: float) -> float:
-    started = time.monotonic()
-    next_report = started + PROGRESS_INTERVAL_SECONDS
-    delay = 0.05
-    while True:
-        locked = (
-            await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-        ).scalar_one()
-        # Commit after every attempt: a waiter must never sit idle in a transaction.
-        await connection.commit()
-        if locked:
-            return time.monotonic() - started
-        now = time.monotonic()
-        if now - started >= wait_seconds:
-            holder = await _lock_holder(connection, key)
-            raise LockTimeoutError(
-                f"gave up after {wait_seconds:g}s waiting for migration lock {name!r} (key {key}), "
-                f"held by {holder.describe() if holder else 'a session that has just ended'}; "
-                "wait for it to finish, or raise --lock-timeout"
+    def check_lock(
+        ctx: MigrationContext,
+        step: MigrationInfo,
+        heads: Collection[Any],  # noqa: ARG001 - Alembic passes all four by name
+        run_args: Mapping[str, Any],  # noqa: ARG001
+    ) -> None:
+        # Runs before the step's transaction commits: a lost lock rolls the revision back.
+        if key is not None and not holds_lock(ctx.connection or connection, key):
+            raise LockLostError(
+                f"migration lock lost during {step.up_revision_id}; the revision was rolled "
+                "back; check the state with `db current` and retry"
             )
-        if now >= next_report:
-            holder = await _lock_holder(connection, key)
-            log.info(
-                "waiting for migration lock",
-                lock=name,
-                waited_s=round(now - started, 1),
-                holder_pid=holder.pid if holder else None,
-                holder=holder.application_name if holder else None,
-            )
-            next_report = now + PROGRESS_INTERVAL_SECONDS
-        # Jitter keeps a crowd of replicas from polling in lock-step.
-        await asyncio.sleep(
-            min(delay, max(0.0, wait_seconds - (now - started))) * _jitter.uniform(0.5, 1.0)
-        )
-        delay = min(delay * 2, 1.0)
+
+    return {
+        "version_table": config.get_main_option("version_table") or VERSION_TABLE,
+        "compare_type": True,
+        # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+        "render_as_batch": connection.dialect.name == "sqlite",
+        "transaction_per_migration": config.attributes.get("transaction_per_migration", False),
+        "on_version_apply": check_lock,
+    }
+
+
+@contextmanager
+def _signals_cancel(task: asyncio.Task[Any]) -> Iterator[None]:
+    """SIGTERM and SIGINT cancel the migration: the revision rolls back and the lock is freed."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, task.cancel)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or not a Unix loop: leave signals alone
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 @asynccontextmanager
-async def _postgres_connection(url: str, wait_seconds: float) -> AsyncIterator[AsyncConnection]:
-    application_name = f"{LOCK_NAMESPACE}-migrator:{socket.gethostname()}:{os.getpid()}"[:63]
-    engine = create_async_engine(
+async def _locked_connection(
+    settings: Settings, *, version_table: str, wait_seconds: float
+) -> AsyncIterator[tuple[AsyncConnection, int | None]]:
+    url = settings.migration_database_url or settings.database_url
+    if url.startswith("sqlite"):
+        async with file_lock(url, wait_seconds=wait_seconds) as connection:
+            yield connection, None
+        return
+    name = lock_name(url, version_table=version_table)
+    async with advisory_lock(
         url,
-        poolclass=NullPool,
-        connect_args={"server_settings": {"application_name": application_name}},
-    )
-    name = lock_name(url)
-    key = lock_key(name)
-    try:
-        try:
-            connection = await engine.connect()
-        except (OSError, OperationalError, DBAPIError) as exc:
-            raise DatabaseUnreachableError(
-                f"cannot connect to the database ({type(exc).__name__}: {_first_line(exc)}); "
-                "check DATABASE_URL and that PostgreSQL is running"
-            ) from exc
-        try:
-            waited = await _acquire(connection, key, name, wait_seconds)
-            log.info("migration lock acquired", lock=name, key=key, waited_s=round(waited, 2))
-            held_since = time.monotonic()
-            try:
-                yield connection
-            finally:
-                await connection.rollback()
-                released = (
-                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                ).scalar_one()
-                await connection.commit()
-                held = round(time.monotonic() - held_since, 2)
-                if not released:
-                    raise LockLostError(
-                        f"migration lock {name!r} was no longer held when releasing it; "
-                        "check the database state with `db current`"
-                    )
-                log.info("migration lock released", lock=name, held_s=held)
-        finally:
-            await connection.close()
-    finally:
-        await engine.dispose()
+        name=name,
+        wait_seconds=wait_seconds,
+        application_name=f"{LOCK_NAMESPACE}-migrator:{socket.gethostname()}:{os.getpid()}",
+        enabled=settings.migration_lock,
+    ) as connection:
+        await _apply_migration_timeouts(connection, settings)
+        yield connection, lock_key(name) if settings.migration_lock else None
 
 
-@asynccontextmanager
-async def _sqlite_connection(url: str, wait_seconds: float) -> AsyncIterator[AsyncConnection]:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    lock_path = f"{database}.migrate.lock" if database and database != ":memory:" else None
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        if lock_path is None:
-            async with engine.connect() as connection:
-                yield connection
-            return
-        file_lock = FileLock(lock_path)
-        try:
-            await asyncio.to_thread(file_lock.acquire, timeout=wait_seconds)
-        except Timeout:
-            raise LockTimeoutError(
-                f"gave up after {wait_seconds:g}s waiting for migration lock {lock_path}; "
-                "another process is migrating this SQLite file"
-            ) from None
-        try:
-            async with engine.connect() as connection:
-                yield connection
-        finally:
-            file_lock.release()
-    finally:
-        await engine.dispose()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+async def _apply_migration_timeouts(connection: AsyncConnection, settings: Settings) -> None:
+    # Applied per run on the migration session only; unset means the role's own defaults.
+    timeouts = {
+        "statement_timeout": settings.migration_statement_timeout_seconds,
+        "lock_timeout": settings.migration_ddl_lock_timeout_seconds,
+    }
+    for name, seconds in timeouts.items():
+        if seconds is not None:
+            await connection.execute(
+                text("SELECT set_config(:name, :value, false)"),
+                {"name": name, "value": f"{int(seconds * 1000)}ms"},
+            )
+    await connection.commit()
 
 
 async def run_locked(
@@ -236,21 +165,56 @@ async def run_locked(
     action: Callable[[Config], object],
     *,
     lock_timeout: float | None = None,
+    script_location: str = SCRIPT_LOCATION,
+    version_table: str = VERSION_TABLE,
+    transaction_per_migration: bool = False,
 ) -> None:
-    """Run an Alembic command on a locked connection (the migration URL when one is set)."""
-    url = settings.migration_database_url or settings.database_url
-    timeout = lock_timeout if lock_timeout is not None else settings.migration_lock_timeout_seconds
-    connect = _sqlite_connection if url.startswith("sqlite") else _postgres_connection
+    """Run an Alembic command on a connection that holds the migration lock."""
+    wait_seconds = (
+        lock_timeout if lock_timeout is not None else settings.migration_lock_timeout_seconds
+    )
 
-    def run(sync_connection: Connection) -> None:
+    async def run() -> None:
+        async with _locked_connection(
+            settings, version_table=version_table, wait_seconds=wait_seconds
+        ) as (connection, key):
+
+            def alembic(sync_connection: Connection) -> None:
+                config = alembic_config(
+                    sync_connection, script_location=script_location, version_table=version_table
+                )
+                config.attributes["lock_key"] = key
+                config.attributes["transaction_per_migration"] = transaction_per_migration
+                try:
+                    action(config)
+                except CommandError as exc:
+                    raise RevisionError(f"{exc}; list revisions with `db history`") from exc
+
+            try:
+                await connection.run_sync(alembic)
+                await connection.commit()
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise LockLostError(
+                        f"the migration connection was lost ({first_line(exc)}); the running "
+                        "revision was rolled back; check the state with `db current` and retry"
+                    ) from exc
+                raise MigrationError(
+                    f"migration failed and was rolled back: {first_line(exc)}"
+                ) from exc
+
+    task = asyncio.ensure_future(run())
+    with _signals_cancel(task):
         try:
-            action(alembic_config(sync_connection))
-        except CommandError as exc:
-            raise RevisionError(f"{exc}; list revisions with `db history`") from exc
-
-    async with connect(url, timeout) as connection:
-        await connection.run_sync(run)
-        await connection.commit()
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # our caller is being cancelled, not just the migration
+            raise MigrationInterruptedError(
+                "interrupted by a signal; the running revision was rolled back and the lock "
+                "released"
+            ) from None
 
 
 async def upgrade(
@@ -282,6 +246,14 @@ async def revision(settings: Settings, message: str, *, autogenerate: bool) -> N
         settings,
         lambda config: command.revision(config, message=message, autogenerate=autogenerate),
     )
+
+
+def upgrade_sql(revision: str = "head") -> None:
+    """Print the SQL of an upgrade (offline mode): no connection, so no lock is needed."""
+    try:
+        command.upgrade(alembic_config(), revision, sql=True)
+    except CommandError as exc:
+        raise RevisionError(f"{exc}; list revisions with `db history`") from exc
 
 
 def code_heads() -> frozenset[str]:

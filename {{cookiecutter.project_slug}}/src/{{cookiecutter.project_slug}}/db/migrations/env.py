@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from alembic.config import Config
 from sqlalchemy import Connection
 
 from {{ cookiecutter.project_slug }}.core.config import get_settings
+from {{ cookiecutter.project_slug }}.db.migrate import context_options, run_locked
 from {{ cookiecutter.project_slug }}.models import Base
 
 target_metadata = Base.metadata
@@ -22,18 +24,16 @@ def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        version_table=context.config.get_main_option("version_table") or "alembic_version",
-        compare_type=True,
-        # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-        render_as_batch=connection.dialect.name == "sqlite",
+        **context_options(context.config, connection),
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_offline() -> None:
+    settings = get_settings()
     context.configure(
-        url=get_settings().migration_database_url or get_settings().database_url,
+        url=settings.migration_database_url or settings.database_url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -47,8 +47,9 @@ if context.is_offline_mode():
 elif (connection := context.config.attributes.get("connection")) is not None:
     run_migrations(connection)
 else:
-    from {{ cookiecutter.project_slug }}.db.migrate import run_locked
 
-    asyncio.run(
-        run_locked(get_settings(), lambda config: run_migrations(config.attributes["connection"]))
-    )
+    def run_under_lock(config: Config) -> None:
+        context.config.attributes["lock_key"] = config.attributes["lock_key"]
+        run_migrations(config.attributes["connection"])
+
+    asyncio.run(run_locked(get_settings(), run_under_lock))
