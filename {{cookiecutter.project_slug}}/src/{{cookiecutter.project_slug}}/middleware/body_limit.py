@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE, problem_json
+from {{ cookiecutter.project_slug }}.middleware.problem import send_problem
 
 
 class BodyTooLargeError(Exception):
@@ -58,21 +58,5 @@ class BodySizeLimitMiddleware:
                 raise
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = problem_json(
-            413,
-            detail=f"the request body exceeds {self.max_bytes} bytes",
-            instance=scope.get("path"),
-            request_id=scope.get("state", {}).get("request_id"),
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"the request body exceeds {self.max_bytes} bytes"
+        await send_problem(scope, send, 413, detail, close=True)

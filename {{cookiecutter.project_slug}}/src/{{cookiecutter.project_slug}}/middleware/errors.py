@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE, problem_json
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.middleware.problem import send_problem
 
 log = get_logger(__name__)
 
@@ -33,20 +33,6 @@ class ErrorHandlerMiddleware:
             if response_started:
                 # Headers are gone; the server can only cut the connection.
                 raise
-            body = problem_json(
-                500,
-                detail="the server failed to handle this request; it has been logged",
-                instance=scope.get("path"),
-                request_id=scope.get("state", {}).get("request_id"),
+            await send_problem(
+                scope, send, 500, "the server failed to handle this request; it has been logged"
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
