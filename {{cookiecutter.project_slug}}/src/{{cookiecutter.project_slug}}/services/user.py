@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol
@@ -14,7 +13,8 @@ from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, Not
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
-from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
+from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+from {{ cookiecutter.project_slug }}.schemas.user import UserCreate, UserRead
 
 INVALID_CREDENTIALS = "incorrect e-mail or password"
 
@@ -67,8 +67,11 @@ class UserService:
             raise NotFoundError(f"user {user_id} does not exist")
         return user
 
-    async def list_users(self, *, offset: int, limit: int) -> tuple[Sequence[User], int]:
-        return await self._users.list_page(offset=offset, limit=limit)
+    async def list_page(self, params: PageParams) -> Page[UserRead]:
+        users, total = await self._users.list_page(offset=params.offset, limit=params.page_size)
+        return Page[UserRead].build(
+            [UserRead.model_validate(user) for user in users], total=total, params=params
+        )
 
     async def mark_welcomed(self, user_id: uuid.UUID) -> bool:
         """Record the welcome e-mail; `False` when it was already sent (a redelivered task)."""

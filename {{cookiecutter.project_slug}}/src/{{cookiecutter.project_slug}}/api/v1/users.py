@@ -26,10 +26,7 @@ async def list_users(
     _: CurrentAdmin, users: UserServiceDep, params: Annotated[PageParams, Query()]
 ) -> Page[UserRead]:
     """All accounts (admin only)."""
-    found, total = await users.list_users(offset=params.offset, limit=params.page_size)
-    return Page[UserRead].build(
-        [UserRead.model_validate(user) for user in found], total=total, params=params
-    )
+    return await users.list_page(params)
 
 
 @router.get("/{user_id}", response_model=UserRead)
