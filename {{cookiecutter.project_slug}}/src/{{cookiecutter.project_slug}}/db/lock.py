@@ -12,6 +12,7 @@ SQLite (the embedded default): an exclusive file lock next to the database file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import random
@@ -26,7 +27,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
@@ -46,6 +47,10 @@ _SESSION_SETTINGS = {
     "idle_in_transaction_session_timeout": "0",
 }
 _SESSION_SETTINGS_PG14 = {"idle_session_timeout": "0", "client_connection_check_interval": "1000"}
+
+# A prepared statement that already exists, or does not, on a fresh session: another client's
+# statements are on this server session, which only happens behind a transaction pooler.
+_SHARED_SESSION_SQLSTATES = frozenset({"42P05", "26000"})
 
 # Keys held by the current task or thread: a nested call fails fast instead of waiting on itself.
 _held_keys: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
@@ -156,22 +161,39 @@ async def _configure_session(connection: AsyncConnection) -> None:
     await connection.commit()
 
 
-async def _refuse_transaction_pooling(connection: AsyncConnection) -> None:
+def _shares_a_session(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _SHARED_SESSION_SQLSTATES
+
+
+_POOLER_MESSAGE = (
+    "the database URL goes through a transaction-pooling proxy (PgBouncer?): server sessions are "
+    "shared between clients, so a session lock is unsafe; set MIGRATION_DATABASE_URL to a direct "
+    "connection (or MIGRATION_LOCK=off to run unlocked)"
+)
+
+
+async def _refuse_transaction_pooling(engine: AsyncEngine, connection: AsyncConnection) -> None:
     """A session lock is only safe when every statement reaches the same server session.
 
     Behind PgBouncer in transaction mode, consecutive transactions may run on different backends:
-    the lock would be taken on one and the migration run on another.
+    the lock would be taken on one and the migration run on another. A quiet pooler hands the
+    same backend back every time, so a second connection is opened too: straight to PostgreSQL it
+    always gets a session of its own, while a pooler gives it the one just released.
     """
     pids = set()
     for _ in range(3):
         pids.add((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         await connection.commit()
-    if len(pids) > 1:
-        raise PoolerDetectedError(
-            "the database URL goes through a transaction-pooling proxy (PgBouncer?): the server "
-            "session changed between transactions, so a session lock is unsafe; set "
-            "MIGRATION_DATABASE_URL to a direct connection (or MIGRATION_LOCK=off to run unlocked)"
-        )
+    try:
+        async with engine.connect() as other:
+            other_pid = (await other.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await other.commit()
+    except DBAPIError as exc:
+        if not _shares_a_session(exc):
+            raise
+        raise PoolerDetectedError(_POOLER_MESSAGE) from exc
+    if len(pids) > 1 or other_pid in pids:
+        raise PoolerDetectedError(_POOLER_MESSAGE)
 
 
 async def _acquire(connection: AsyncConnection, key: int, name: str, wait_seconds: float) -> float:
@@ -246,6 +268,8 @@ async def advisory_lock(
             try:
                 connection = await engine.connect()
             except (OSError, OperationalError, DBAPIError) as exc:
+                if isinstance(exc, DBAPIError) and _shares_a_session(exc):
+                    raise PoolerDetectedError(_POOLER_MESSAGE) from exc
                 raise DatabaseUnreachableError(
                     f"cannot connect to the database ({type(exc).__name__}: {first_line(exc)}); "
                     "check DATABASE_URL (or MIGRATION_DATABASE_URL) and that PostgreSQL is running"
@@ -256,19 +280,24 @@ async def advisory_lock(
                     yield connection
                     return
                 await _configure_session(connection)
-                await _refuse_transaction_pooling(connection)
+                await _refuse_transaction_pooling(engine, connection)
                 waited = await _acquire(connection, key, name, wait_seconds)
                 log.info("migration lock acquired", lock=name, key=key, waited_s=round(waited, 2))
                 held_since = time.monotonic()
                 try:
                     yield connection
-                finally:
-                    await _release(connection, key, name)
-                    log.info(
-                        "migration lock released",
-                        lock=name,
-                        held_s=round(time.monotonic() - held_since, 2),
-                    )
+                except BaseException:
+                    # The block's own error (a lost connection, a signal) says more than a
+                    # failed release after it; the lock goes with the session in any case.
+                    with contextlib.suppress(LockLostError):
+                        await _release(connection, key, name)
+                    raise
+                await _release(connection, key, name)
+                log.info(
+                    "migration lock released",
+                    lock=name,
+                    held_s=round(time.monotonic() - held_since, 2),
+                )
             finally:
                 await connection.close()
     finally:
@@ -277,6 +306,13 @@ async def advisory_lock(
 
 async def _release(connection: AsyncConnection, key: int, name: str) -> None:
     """Unlock explicitly; a lock that is no longer ours is an error, never a silent success."""
+    if connection.invalidated:
+        # The session is gone, and with it the lock. Unlocking now would run on a new session
+        # (SQLAlchemy reconnects an invalidated connection), which holds nothing to release.
+        raise LockLostError(
+            f"the migration connection was lost while holding {name!r}; the running revision "
+            "was rolled back; check the state with `db current` and retry"
+        )
     try:
         await connection.rollback()
         released = (

@@ -8,6 +8,7 @@ holds the lock, and aborts (rolling the revision back) if it does not.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import socket
@@ -60,6 +61,10 @@ VERSION_TABLE = "alembic_version"
 SCHEMA = "public"
 LOCK_NAMESPACE = "{{ cookiecutter.project_slug }}"
 
+_handling_signals: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "migration_signal_handlers", default=False
+)
+
 
 def lock_name(url: str, *, version_table: str = VERSION_TABLE, schema: str = SCHEMA) -> str:
     """`<slug>:<database>:<schema>.<version_table>`: one lock per migration history."""
@@ -108,7 +113,13 @@ def context_options(config: Config, connection: Connection) -> dict[str, Any]:
 
 @contextmanager
 def _signals_cancel(task: asyncio.Task[Any]) -> Iterator[None]:
-    """SIGTERM and SIGINT cancel the migration: the revision rolls back and the lock is freed."""
+    """SIGTERM and SIGINT cancel the migration: the revision rolls back and the lock is freed.
+
+    Only the outermost call installs handlers, so a nested call cannot remove them on its way out.
+    """
+    if _handling_signals.get():
+        yield
+        return
     loop = asyncio.get_running_loop()
     installed = []
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -117,9 +128,11 @@ def _signals_cancel(task: asyncio.Task[Any]) -> Iterator[None]:
         except (NotImplementedError, RuntimeError, ValueError):
             continue  # not the main thread, or not a Unix loop: leave signals alone
         installed.append(signum)
+    token = _handling_signals.set(bool(installed))
     try:
         yield
     finally:
+        _handling_signals.reset(token)
         for signum in installed:
             loop.remove_signal_handler(signum)
 
@@ -218,10 +231,25 @@ async def run_locked(
 
 
 async def upgrade(
-    settings: Settings, revision: str = "head", *, lock_timeout: float | None = None
+    settings: Settings,
+    revision: str = "head",
+    *,
+    lock_timeout: float | None = None,
+    script_location: str = SCRIPT_LOCATION,
+    version_table: str = VERSION_TABLE,
+    transaction_per_migration: bool = False,
 ) -> None:
+    def apply(config: Config) -> None:
+        _log_if_nothing_to_apply(config, revision)
+        command.upgrade(config, revision)
+
     await run_locked(
-        settings, lambda config: command.upgrade(config, revision), lock_timeout=lock_timeout
+        settings,
+        apply,
+        lock_timeout=lock_timeout,
+        script_location=script_location,
+        version_table=version_table,
+        transaction_per_migration=transaction_per_migration,
     )
 
 
@@ -246,6 +274,20 @@ async def revision(settings: Settings, message: str, *, autogenerate: bool) -> N
         settings,
         lambda config: command.revision(config, message=message, autogenerate=autogenerate),
     )
+
+
+def _log_if_nothing_to_apply(config: Config, revision: str) -> None:
+    # Read only now, under the lock: a migrator that waited sees what the winner applied.
+    connection: Connection = config.attributes["connection"]
+    version_table = config.get_main_option("version_table") or VERSION_TABLE
+    context = MigrationContext.configure(connection, opts={"version_table": version_table})
+    current = set(context.get_current_heads())
+    # End the read's transaction: Alembic must begin its own (autocommit blocks depend on it).
+    connection.rollback()
+    script = ScriptDirectory.from_config(config)
+    target = set(script.get_heads()) if revision == "head" else None
+    if current and current == target:
+        log.info("database already at head; nothing to apply", revision=", ".join(sorted(current)))
 
 
 def upgrade_sql(revision: str = "head") -> None:

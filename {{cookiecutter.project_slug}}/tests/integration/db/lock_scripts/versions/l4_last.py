@@ -1,0 +1,28 @@
+"""Last test revision: a table.
+
+Revision ID: l4
+Revises: l3
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy import Connection
+from tests.integration.db.lock_scripts.steps import audited, prefix
+
+revision: str = "l4"
+down_revision: str | Sequence[str] | None = "l3"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    def work(_: Connection) -> None:
+        op.create_table(f"{prefix()}_four", sa.Column("id", sa.Integer(), primary_key=True))
+
+    audited(revision, work)
+
+
+def downgrade() -> None:
+    op.drop_table(f"{prefix()}_four")
