@@ -292,8 +292,15 @@ def _pgbouncer_binary() -> str | None:
 
 def _apt_get(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # CI runners that are not root have password-less sudo; elsewhere the error says what to do.
+    sudo = ["sudo", "-n"] if os.geteuid() != 0 and shutil.which("sudo") else []
     return subprocess.run(
-        ["apt-get", *args], capture_output=True, text=True, env=env, check=False, timeout=600
+        [*sudo, "apt-get", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
     )
 
 
@@ -308,7 +315,10 @@ def pgbouncer_binary() -> str:
                 _apt_get("update")
                 installed = _apt_get("install", "-y", "pgbouncer")
             found = _pgbouncer_binary()
-            assert found is not None, f"cannot install pgbouncer:\n{installed.stderr}"
+            assert found is not None, (
+                "PgBouncer is needed and could not be installed; install it "
+                f"(apt-get install pgbouncer) and rerun:\n{installed.stderr}"
+            )
     return found
 
 
