@@ -219,6 +219,8 @@ def server_env(database_url: str, service_urls: ServiceUrls) -> dict[str, str]:
 {%- endif %}
 {%- if cookiecutter.use_celery == 'y' %}
         CELERY_BROKER_URL=broker_url(service_urls),
+        # A queue of its own: other runs sharing the broker never take this test's tasks.
+        CELERY_QUEUE=f"{SLUG}-test-{uuid.uuid4().hex[:12]}",
 {%- endif %}
     )
 {%- if cookiecutter.use_celery == 'y' %}
@@ -235,14 +237,10 @@ def broker_url(service_urls: ServiceUrls) -> str:
 {%- endif %}
 
 
-def purge_broker(url: str, queue: str = "celery") -> None:
-    """Drop tasks left in the default queue, so a test's worker only sees the test's tasks."""
-    from kombu import Connection
+def delete_queue(url: str, queue: str) -> None:
+    """Remove a test's queue and anything left in it."""
+    from kombu import Connection, Queue
 
     with Connection(url, connect_timeout=5) as connection:
-        simple_queue = connection.SimpleQueue(queue)
-        try:
-            simple_queue.clear()
-        finally:
-            simple_queue.close()
+        Queue(queue).bind(connection.default_channel).delete()
 {%- endif %}

@@ -14,18 +14,15 @@ from tests.factories import PASSWORD, unique_email
 from tests.processes import (
 {%- if cookiecutter.use_celery == 'y' %}
     broker_url,
+    delete_queue,
 {%- endif %}
     fresh_database,
-{%- if cookiecutter.use_celery == 'y' %}
-    purge_broker,
-{%- endif %}
     running_server,
     server_env,
 )
 from tests.services import ServiceUrls
 
-# One worker runs the end-to-end tests, one at a time: they share the broker's default queue.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +80,7 @@ def test_serves_a_user_journey_and_stops_cleanly_on_sigterm(
         stopped_after = time.monotonic() - stopping
         log = server.log()
 {%- if cookiecutter.use_celery == 'y' %}
-    purge_broker(broker_url(service_urls))  # the welcome task nobody consumed here
+    delete_queue(broker_url(service_urls), env["CELERY_QUEUE"])  # tasks nobody consumed here
 {%- endif %}
 
     # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it ended.

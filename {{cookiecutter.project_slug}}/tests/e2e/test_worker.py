@@ -15,15 +15,15 @@ from tests.factories import PASSWORD, unique_email
 from tests.processes import (
     SLUG,
     broker_url,
+    delete_queue,
     fresh_database,
-    purge_broker,
     running_server,
     server_env,
     started_process,
 )
 from tests.services import ServiceUrls
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+pytestmark = pytest.mark.slow
 
 WORKER = (
     sys.executable,
@@ -60,8 +60,6 @@ def poll(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], b
 def test_worker_runs_the_follow_up_tasks(
     migrated_url: str, service_urls: ServiceUrls, tmp_path: Path
 ) -> None:
-    broker = broker_url(service_urls)
-    purge_broker(broker)
     env = server_env(migrated_url, service_urls)
     with (
         started_process(WORKER, env=env, log_path=tmp_path / "worker.log") as worker,
@@ -101,7 +99,7 @@ def test_worker_runs_the_follow_up_tasks(
 {%- endif %}
 
         worker_exit = worker.stop(timeout=20)
-    purge_broker(broker)
+    delete_queue(broker_url(service_urls), env["CELERY_QUEUE"])
 
     # Celery's warm shutdown on SIGTERM finishes the current task and exits cleanly.
     assert worker_exit == 0, worker.log()

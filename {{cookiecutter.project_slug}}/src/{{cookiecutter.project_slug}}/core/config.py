@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     """Shared store for rate limits, cache and token revocation; in-process stores when unset."""
     celery_broker_url: str | None = None
     """Celery broker; tasks run eagerly in-process when neither this nor REDIS_URL is set."""
+    celery_queue: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
+    """Queue for this service's tasks; services sharing a broker must not share a queue."""
 
     # Security
     secret_key: SecretStr | None = None

@@ -36,6 +36,7 @@ def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerChe
     app.conf.update(
         broker_url=broker_url or "memory://",
         task_always_eager=broker_url is None,
+        task_default_queue=settings.celery_queue,
         task_eager_propagates=True,
         # Only JSON: pickle from a broker is remote code execution.
         task_serializer="json",
