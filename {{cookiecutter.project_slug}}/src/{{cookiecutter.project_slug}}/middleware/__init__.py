@@ -1,1 +1,4 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput and breaks contextvars)."""
+"""Pure ASGI middleware: plain classes around `(scope, receive, send)`.
+
+Starlette's request/response middleware base class costs throughput and breaks context variables.
+"""

@@ -45,6 +45,24 @@ async def connect(url: str, **server_settings: str) -> asyncpg.Connection:
     return await asyncpg.connect(asyncpg_dsn(url), server_settings=server_settings or None)
 
 
+HOLDER_APPLICATION = "lock-test-holder"
+
+
+@asynccontextmanager
+async def lock_held_elsewhere(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Another session holding the migration lock, as a running deploy would; closed on exit."""
+    holder = await connect(url, application_name=HOLDER_APPLICATION)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", key_of(url))
+        yield holder
+    finally:
+        await holder.close()
+
+
+async def release(holder: asyncpg.Connection, url: str) -> None:
+    await holder.execute("SELECT pg_advisory_unlock($1)", key_of(url))
+
+
 @asynccontextmanager
 async def lock_database(
     admin_url: str, *, owner: str | None = None, big_rows: int = 0
@@ -352,6 +370,15 @@ async def stop_all(migrators: Sequence[Migrator]) -> None:
             migrator.process.kill()
     for migrator in migrators:
         await migrator.process.wait()
+
+
+async def wait_until_connected(prober: Probe, migrator: Migrator) -> None:
+    """Until the migrator's session shows up (it is then polling for the lock)."""
+
+    async def connected() -> bool:
+        return await prober.session_of(migrator.pid) is not None
+
+    await eventually(connected, within=20, what="migrator connected")
 
 
 @asynccontextmanager

@@ -19,21 +19,23 @@ from filelock import FileLock
 from sqlalchemy.engine import make_url
 
 from tests.integration.db.lock_harness import (
+    HOLDER_APPLICATION,
     REVISIONS,
     VERSION_TABLE,
     Probe,
     audit_rows,
     configure,
-    connect,
     eventually,
-    key_of,
     lock_database,
+    lock_held_elsewhere,
     migrator_env,
     migrators,
     probe,
+    release,
     scratch_role,
     table_exists,
     version_of,
+    wait_until_connected,
 )
 from tests.processes import database_version, free_port, fresh_database, run_cli, service_env
 from tests.services import ServiceUrls
@@ -198,22 +200,17 @@ class TestLostLock:
             ) as role,
             lock_database(service_urls.database, owner=role) as url,
         ):
-            holder = await connect(url, application_name="lock-test-holder")
-            try:
-                await holder.execute("SELECT pg_advisory_lock($1)", key_of(url))
-                async with migrators(as_role(url, role)) as (migrator,), probe(url) as prober:
-                    await migrator.go()
-
-                    async def connected() -> bool:
-                        return await prober.session_of(migrator.pid) is not None
-
-                    await eventually(connected, within=20, what="migrator connected")
-                    # Long enough for the polling back-off to idle past the role's 300 ms.
-                    await asyncio.sleep(1.5)
-                    await holder.execute("SELECT pg_advisory_unlock($1)", key_of(url))
-                    code = await migrator.finish()
-            finally:
-                await holder.close()
+            async with (
+                lock_held_elsewhere(url) as holder,
+                migrators(as_role(url, role)) as (migrator,),
+                probe(url) as prober,
+            ):
+                await migrator.go()
+                await wait_until_connected(prober, migrator)
+                # Long enough for the polling back-off to idle past the role's 300 ms.
+                await asyncio.sleep(1.5)
+                await release(holder, url)
+                code = await migrator.finish()
             rows = await audit_rows(url)
 
         assert code == 0, migrator.stderr
@@ -223,22 +220,20 @@ class TestLostLock:
 
 async def test_lock_timeout_exits_3_on_time_naming_the_holder(service_urls: ServiceUrls) -> None:
     async with lock_database(service_urls.database) as url:
-        holder = await connect(url, application_name="lock-test-holder")
-        try:
-            await holder.execute("SELECT pg_advisory_lock($1)", key_of(url))
+        async with (
+            lock_held_elsewhere(url) as holder,
+            migrators(url, options=("--lock-timeout", "3")) as (migrator,),
+        ):
             holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
-            async with migrators(url, options=("--lock-timeout", "3")) as (migrator,):
-                await migrator.go()
-                code = await migrator.finish()
-        finally:
-            await holder.close()
+            await migrator.go()
+            code = await migrator.finish()
         version = await version_of(url)
 
     assert code == 3, migrator.stderr
     assert migrator.result is not None
     assert 2.5 <= migrator.result["seconds"] <= 3.5, migrator.result
     assert f"pid {holder_pid}" in migrator.stderr
-    assert "lock-test-holder" in migrator.stderr
+    assert HOLDER_APPLICATION in migrator.stderr
     assert version is None
 
 
@@ -251,26 +246,18 @@ async def test_role_level_timeouts_neither_break_acquisition_nor_reach_the_migra
         ) as role,
         lock_database(service_urls.database, owner=role) as url,
     ):
-        holder = await connect(url, application_name="lock-test-holder")
-        try:
-            await holder.execute("SELECT pg_advisory_lock($1)", key_of(url))
-            options = ("--statement-timeout", "30", "--ddl-lock-timeout", "5")
-            async with (
-                migrators(as_role(url, role), options=options) as (migrator,),
-                probe(url) as prober,
-            ):
-                await migrator.go()
-
-                async def connected() -> bool:
-                    return await prober.session_of(migrator.pid) is not None
-
-                await eventually(connected, within=20, what="migrator connected")
-                # Longer than the role's statement_timeout: a blocking wait would be cancelled.
-                await asyncio.sleep(2.3)
-                await holder.execute("SELECT pg_advisory_unlock($1)", key_of(url))
-                code = await migrator.finish()
-        finally:
-            await holder.close()
+        options = ("--statement-timeout", "30", "--ddl-lock-timeout", "5")
+        async with (
+            lock_held_elsewhere(url) as holder,
+            migrators(as_role(url, role), options=options) as (migrator,),
+            probe(url) as prober,
+        ):
+            await migrator.go()
+            await wait_until_connected(prober, migrator)
+            # Longer than the role's statement_timeout: a blocking wait would be cancelled.
+            await asyncio.sleep(2.3)
+            await release(holder, url)
+            code = await migrator.finish()
         rows = await audit_rows(url)
 
     assert code == 0, migrator.stderr
