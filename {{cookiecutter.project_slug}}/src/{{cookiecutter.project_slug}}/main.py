@@ -87,17 +87,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
 {%- endif %}
-{%- if cookiecutter.use_celery == 'y' %}
-        broker_check = configure_celery(settings)
-{%- endif %}
-        log.info(
-            "started", environment=settings.environment, database=engine.url.get_backend_name()
-        )
         try:
+{%- if cookiecutter.use_celery == 'y' %}
+            broker_check = configure_celery(settings)
+{%- endif %}
+            # Read once: readiness compares the database against the code's head revisions.
+            migration_heads = await asyncio.to_thread(code_heads)
+            log.info(
+                "started", environment=settings.environment, database=engine.url.get_backend_name()
+            )
             yield AppState(
                 settings=settings,
                 session_maker=create_session_maker(engine),
-                migration_heads=await asyncio.to_thread(code_heads),
+                migration_heads=migration_heads,
 {%- if cookiecutter.use_redis == 'y' %}
                 redis=redis,
 {%- endif %}
