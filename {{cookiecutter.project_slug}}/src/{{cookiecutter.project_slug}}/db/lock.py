@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -35,6 +36,21 @@ from {{ cookiecutter.project_slug }}.core.logging import get_logger
 log = get_logger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 5.0
+# Scraped when migrations run inside a served process; one-shot CLI runs log the same numbers.
+LOCK_ATTEMPTS = Counter(
+    "migration_lock_attempts_total", "pg_try_advisory_lock calls made while waiting to migrate."
+)
+LOCK_WAIT = Histogram(
+    "migration_lock_wait_seconds",
+    "Time from the first attempt until the migration lock was held, or the wait gave up.",
+    ["outcome"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900),
+)
+LOCK_HOLD = Histogram(
+    "migration_lock_hold_seconds",
+    "Time the migration lock was held.",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900),
+)
 MAX_POLL_SECONDS = 1.0
 _jitter = random.SystemRandom()
 
@@ -201,15 +217,19 @@ async def _acquire(connection: AsyncConnection, key: int, name: str, wait_second
     next_report = started + PROGRESS_INTERVAL_SECONDS
     delay = 0.05
     while True:
+        LOCK_ATTEMPTS.inc()
         locked = (
             await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         ).scalar_one()
         # Commit after every attempt: a waiter must never sit idle in a transaction.
         await connection.commit()
         if locked:
-            return time.monotonic() - started
+            waited = time.monotonic() - started
+            LOCK_WAIT.labels("acquired").observe(waited)
+            return waited
         now = time.monotonic()
         if now - started >= wait_seconds:
+            LOCK_WAIT.labels("timeout").observe(now - started)
             holder = await lock_holder(connection, key)
             raise LockTimeoutError(
                 f"gave up after {wait_seconds:g}s waiting for migration lock {name!r} (key {key}), "
@@ -292,12 +312,11 @@ async def advisory_lock(
                     with contextlib.suppress(LockLostError):
                         await _release(connection, key, name)
                     raise
+                finally:
+                    held = time.monotonic() - held_since
+                    LOCK_HOLD.observe(held)
                 await _release(connection, key, name)
-                log.info(
-                    "migration lock released",
-                    lock=name,
-                    held_s=round(time.monotonic() - held_since, 2),
-                )
+                log.info("migration lock released", lock=name, held_s=round(held, 2))
             finally:
                 await connection.close()
     finally:

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import Connection, text
 from sqlalchemy.util import await_only
 
@@ -121,6 +122,27 @@ async def test_key_is_free_right_after_a_run_inside_a_lifespan(lock_url: str) ->
 
     assert observed == [(0, True), (0, True)]
     assert [row.revision for row in await audit_rows(lock_url)] == list(REVISIONS)
+
+
+async def test_waits_and_holds_are_measured(lock_url: str) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (
+        sample("migration_lock_attempts_total"),
+        sample("migration_lock_wait_seconds_count", outcome="acquired"),
+        sample("migration_lock_hold_seconds_count"),
+    )
+
+    await run_locked(make_settings(database_url=lock_url), upgrade_to("head"))
+
+    after = (
+        sample("migration_lock_attempts_total"),
+        sample("migration_lock_wait_seconds_count", outcome="acquired"),
+        sample("migration_lock_hold_seconds_count"),
+    )
+    assert after[0] >= before[0] + 1
+    assert after[1:] == (before[1] + 1, before[2] + 1)
 
 
 class TestReentrancy:
