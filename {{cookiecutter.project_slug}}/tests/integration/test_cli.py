@@ -15,6 +15,7 @@ from tests.conftest import asyncpg_dsn
 from tests.factories import PASSWORD, unique_email
 from tests.processes import (
     SLUG,
+    Finished,
     fresh_database,
     head_revision,
     run_cli,
@@ -47,18 +48,22 @@ async def fetch_user(url: str, email: str) -> asyncpg.Record | None:
         await connection.close()
 
 
+async def create_superuser(url: str, email: str, password: str = PASSWORD) -> Finished:
+    return await run_cli(
+        "users",
+        "create-superuser",
+        "--email",
+        email,
+        "--password-stdin",
+        env=service_env(DATABASE_URL=url),
+        stdin=password + "\n",
+    )
+
+
 class TestCreateSuperuser:
     async def test_creates_an_active_admin(self, migrated_url: str) -> None:
         email = unique_email()
-        result = await run_cli(
-            "users",
-            "create-superuser",
-            "--email",
-            email,
-            "--password-stdin",
-            env=service_env(DATABASE_URL=migrated_url),
-            stdin=PASSWORD + "\n",
-        )
+        result = await create_superuser(migrated_url, email)
 
         assert result.returncode == 0, result.stderr
         assert f"created admin {email}" in result.stdout
@@ -70,15 +75,7 @@ class TestCreateSuperuser:
 
     async def test_weak_password_is_refused_with_the_rule(self, migrated_url: str) -> None:
         email = unique_email()
-        result = await run_cli(
-            "users",
-            "create-superuser",
-            "--email",
-            email,
-            "--password-stdin",
-            env=service_env(DATABASE_URL=migrated_url),
-            stdin="password\n",
-        )
+        result = await create_superuser(migrated_url, email, "password")
 
         assert result.returncode != 0
         assert "password is too common" in result.stderr
@@ -87,10 +84,8 @@ class TestCreateSuperuser:
 
     async def test_existing_email_is_refused(self, migrated_url: str) -> None:
         email = unique_email()
-        env = service_env(DATABASE_URL=migrated_url)
-        args = ("users", "create-superuser", "--email", email, "--password-stdin")
-        first = await run_cli(*args, env=env, stdin=PASSWORD + "\n")
-        second = await run_cli(*args, env=env, stdin=PASSWORD + "\n")
+        first = await create_superuser(migrated_url, email)
+        second = await create_superuser(migrated_url, email)
 
         assert first.returncode == 0, first.stderr
         assert second.returncode != 0
@@ -98,15 +93,7 @@ class TestCreateSuperuser:
         assert "Traceback" not in second.stderr
 
     async def test_invalid_email_is_refused(self, migrated_url: str) -> None:
-        result = await run_cli(
-            "users",
-            "create-superuser",
-            "--email",
-            "not-an-address",
-            "--password-stdin",
-            env=service_env(DATABASE_URL=migrated_url),
-            stdin=PASSWORD + "\n",
-        )
+        result = await create_superuser(migrated_url, "not-an-address")
         assert result.returncode != 0
         assert "invalid e-mail or password" in result.stderr
 
