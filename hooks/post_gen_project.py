@@ -6,7 +6,9 @@ rendering too, and the template's tests import it to test the helpers below.
 
 Option logic lives here rather than in Jinja `if` blocks: the files of a feature are written
 unconditionally and removed when the feature is off, which keeps pyproject.toml and the CI files
-free of Jinja for dependency bots.
+free of Jinja for dependency bots. A feature's entries in the shared registries (the container's
+service factories, the router list, the model registry, ...) are single lines or blocks that are
+removed the same way, so those modules read in the template exactly as they are generated.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Feature:
     paths: tuple[str, ...] = ()
     # Distribution names dropped from pyproject.toml's dependency lists.
     dependencies: tuple[str, ...] = ()
+    # (file, line) pairs: each line, stripped, is removed from the file with the block it opens.
+    lines: tuple[tuple[str, str], ...] = ()
 
 
 YES = frozenset({"y"})
@@ -44,13 +48,19 @@ MANIFEST = (
         YES,
         paths=(
             "src/{slug}/tasks",
+            "src/{slug}/worker.py",
             "tests/unit/tasks",
             "tests/integration/tasks",
             "tests/e2e/test_worker.py",
         ),
         dependencies=("celery", "celery-types"),
     ),
-    Feature("use_redis", YES, paths=("src/{slug}/core/redis.py",), dependencies=("redis",)),
+    Feature(
+        "use_redis",
+        YES,
+        dependencies=("redis",),
+        lines=(("src/{slug}/core/config.py", "if not self.redis_url:"),),
+    ),
     Feature(
         "include_example_domain",
         YES,
@@ -64,6 +74,19 @@ MANIFEST = (
             "src/{slug}/db/migrations/versions/0002_items.py",
             "tests/**/test_items.py",
             "tests/**/test_item.py",
+        ),
+        lines=(
+            ("src/{slug}/container.py", "from {slug}.repositories.item import ItemRepository"),
+            ("src/{slug}/container.py", "from {slug}.services.item import ItemService"),
+            ("src/{slug}/container.py", "def items(self, uow: UnitOfWork) -> ItemService:"),
+            ("src/{slug}/api/deps.py", "from {slug}.services.item import ItemService"),
+            (
+                "src/{slug}/api/deps.py",
+                "ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]",
+            ),
+            ("src/{slug}/api/v1/__init__.py", "from {slug}.api.v1.items import router as items_router"),
+            ("src/{slug}/api/v1/__init__.py", "router.include_router(items_router)"),
+            ("src/{slug}/models/__init__.py", "from {slug}.models.item import Item as Item"),
         ),
     ),
     Feature("ci_provider", frozenset({"github"}), paths=(".github",)),
@@ -153,12 +176,56 @@ def drop_dependencies(pyproject: str, names: Collection[str]) -> str:
     return "".join(kept)
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def remove_line(source: str, line: str) -> str:
+    """`source` without the line that reads `line` (ignoring indentation) and its block.
+
+    A line ending in `:` takes its indented body with it. Blank lines just above the removed
+    lines go too, so the spacing a formatter expects between the remaining statements stays.
+    Raises `LookupError` when the line is not there: a manifest that drifted from the code.
+    """
+    lines = source.splitlines(keepends=True)
+    matches = [index for index, text in enumerate(lines) if text.strip() == line.strip()]
+    if len(matches) != 1:
+        raise LookupError(f"expected the line {line!r} once, found it {len(matches)} times")
+    start = end = matches[0]
+    if lines[start].rstrip().endswith(":"):
+        indent = _indent(lines[start])
+        end += 1
+        while end + 1 < len(lines) and (
+            not lines[end + 1].strip() or _indent(lines[end + 1]) > indent
+        ):
+            end += 1
+        # Blank lines after the body separate it from what follows; keep them.
+        while end > start and not lines[end].strip():
+            end -= 1
+    # A span with blank lines (or the end of the file) below gives up the blank lines above it;
+    # one between two statements keeps them, as they separate its neighbours.
+    if end + 1 >= len(lines) or not lines[end + 1].strip():
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1
+    return "".join(lines[:start] + lines[end + 1 :])
+
+
+def remove_lines(root: Path, slug: str, entries: Iterable[tuple[str, str]]) -> None:
+    for relative, line in entries:
+        path = root / relative.format(slug=slug)
+        if not path.exists():
+            continue  # the whole file went with the feature
+        text = remove_line(path.read_text(encoding="utf-8"), line.format(slug=slug))
+        path.write_text(text, encoding="utf-8")
+
+
 def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> None:
     """Delete the files and dependencies of every feature the answers turn off."""
     features = disabled(answers, manifest)
     slug = answers["project_slug"]
     patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
     remove_empty_parents(root, remove_paths(root, patterns))
+    remove_lines(root, slug, [entry for feature in features for entry in feature.lines])
 
     dependencies = [name for feature in features for name in feature.dependencies]
     pyproject = root / "pyproject.toml"

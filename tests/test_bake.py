@@ -18,6 +18,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 from tests.support import TEMPLATE_DIR, Bake, child_environment, run
+from tests.test_hooks import load_hook
 
 OPTIONS: dict[str, list[str]] = {
     key: value
@@ -211,3 +212,38 @@ def test_invalid_answers_stop_generation(
     assert list(tmp_path.iterdir()) == []
     (reason,) = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
     assert next(iter(answers.values())) in reason
+
+
+class TestOptionLogicIsConfined:
+    """Option-dependent Python lives in the composition root and in files the hook prunes."""
+
+    SOURCE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.project_slug}}"
+    # Layers whose code must read the same in every bake.
+    PLAIN_LAYERS = ("api", "services", "repositories", "models", "schemas", "middleware")
+    MAX_JINJA_LINES = 15
+
+    def _jinja_lines(self, root: Path) -> list[str]:
+        return [
+            f"{path.relative_to(self.SOURCE)}:{number}"
+            for path in sorted(root.rglob("*.py"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if "{%" in line
+        ]
+
+    def test_few_jinja_statements_in_the_package(self) -> None:
+        lines = self._jinja_lines(self.SOURCE)
+        assert len(lines) <= self.MAX_JINJA_LINES, lines
+
+    @pytest.mark.parametrize("layer", PLAIN_LAYERS)
+    def test_no_jinja_statements_in_layer(self, layer: str) -> None:
+        assert self._jinja_lines(self.SOURCE / layer) == []
+
+    def test_every_registry_line_the_hook_removes_is_in_the_default_bake(self, bake: Bake) -> None:
+        post_gen = load_hook("post_gen_project")
+        project = bake()
+        slug = project.name
+        for feature in post_gen.MANIFEST:
+            for relative, line in feature.lines:
+                text = (project / relative.format(slug=slug)).read_text(encoding="utf-8")
+                stripped = [candidate.strip() for candidate in text.splitlines()]
+                assert stripped.count(line.format(slug=slug)) == 1, (relative, line)

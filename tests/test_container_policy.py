@@ -430,7 +430,7 @@ def test_healthchecks_probe_what_each_service_does(baked: Baked) -> None:
     if baked.variant.rabbitmq:
         assert "rabbitmq-diagnostics -q ping" in probe("rabbitmq")
     if baked.variant.celery:
-        assert f"celery -A {SLUG}.tasks.app inspect ping" in probe("worker")
+        assert f"celery -A {SLUG}.worker inspect ping" in probe("worker")
         assert "celery@$$HOSTNAME" in probe("worker"), "$$ escapes Compose interpolation"
         assert "beat" in probe("beat")
 
@@ -449,7 +449,7 @@ def test_api_starts_after_migrations_completed(baked: Baked) -> None:
             assert service["depends_on"]["migrate"]["condition"] == (
                 "service_completed_successfully"
             )
-            assert service["command"][:4] == ["celery", "-A", f"{SLUG}.tasks.app", name]
+            assert service["command"][:4] == ["celery", "-A", f"{SLUG}.worker", name]
 
 
 def test_app_services_reach_the_backing_services_inside_the_network(baked: Baked) -> None:

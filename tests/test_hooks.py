@@ -312,3 +312,52 @@ def test_shell_scripts_get_lf_endings(post_gen: ModuleType, tmp_path: Path) -> N
     post_gen.normalise_line_endings(tmp_path)
 
     assert script.read_bytes() == b"#!/bin/sh\necho ready\n"
+
+
+class TestRemoveLine:
+    MODULE = (
+        "from a import b\n"
+        "from a.item import Item\n"
+        "from a.user import User\n"
+        "\n"
+        "\n"
+        "class Container:\n"
+        "    x: int\n"
+        "\n"
+        "    def users(self) -> int:\n"
+        "        return 1\n"
+        "\n"
+        "    def items(self) -> int:\n"
+        "        return (\n"
+        "            2\n"
+        "        )\n"
+        "\n"
+        "\n"
+        "def build() -> None:\n"
+        "    if ready:\n"
+        "        start(\n"
+        "            1,\n"
+        "        )\n"
+        "    go()\n"
+    )
+
+    def test_removes_a_single_line(self, post_gen: ModuleType) -> None:
+        result = post_gen.remove_line(self.MODULE, "from a.item import Item")
+        assert result == self.MODULE.replace("from a.item import Item\n", "")
+
+    def test_removes_a_method_with_its_body_and_the_blank_line_above(
+        self, post_gen: ModuleType
+    ) -> None:
+        result = post_gen.remove_line(self.MODULE, "def items(self) -> int:")
+        assert "items" not in result
+        assert "        return 1\n\n\ndef build() -> None:\n" in result
+
+    def test_removes_a_nested_block_and_keeps_its_neighbours(self, post_gen: ModuleType) -> None:
+        result = post_gen.remove_line(self.MODULE, "if ready:")
+        assert result.endswith("def build() -> None:\n    go()\n")
+
+    def test_a_missing_or_repeated_line_is_an_error(self, post_gen: ModuleType) -> None:
+        with pytest.raises(LookupError, match="found it 0 times"):
+            post_gen.remove_line(self.MODULE, "import nothing")
+        with pytest.raises(LookupError, match="found it 2 times"):
+            post_gen.remove_line(self.MODULE + "from a import b\n", "from a import b")

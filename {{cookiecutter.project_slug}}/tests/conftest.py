@@ -3,9 +3,11 @@ transaction per test, and an HTTP client that runs the app's lifespan."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -16,7 +18,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from {{ cookiecutter.project_slug }}.api import deps
+from {{ cookiecutter.project_slug }}.container import Container, build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings, load_settings
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.session import (
@@ -26,7 +28,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
     unit_of_work,
 )
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.factories import RecordingNotifier
+from tests.factories import RecordingPublisher
 from tests.services import ServicesUnavailableError, ServiceUrls, resolve
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
@@ -137,24 +139,20 @@ async def uow(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
 
 
 @pytest.fixture
-def notifier() -> RecordingNotifier:
-    return RecordingNotifier()
+def events() -> RecordingPublisher:
+    return RecordingPublisher()
 
 
 @pytest.fixture
-def app(settings: Settings, session_maker: SessionMaker, notifier: RecordingNotifier) -> FastAPI:
-    app = create_app(settings)
+def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+    @asynccontextmanager
+    async def test_container(settings: Settings) -> AsyncIterator[Container]:
+        # The real graph, with requests joining the test's rolled-back transaction and events
+        # recorded instead of sent to a broker.
+        async with build_container(settings) as container:
+            yield dataclasses.replace(container, session_maker=session_maker, events=events)
 
-    async def test_uow() -> AsyncIterator[UnitOfWork]:
-        async with unit_of_work(session_maker) as uow:
-            yield uow
-
-    app.dependency_overrides[deps.get_uow] = test_uow
-    app.dependency_overrides[deps.get_user_notifier] = lambda: notifier
-{%- if cookiecutter.include_example_domain == 'y' %}
-    app.dependency_overrides[deps.get_item_notifier] = lambda: notifier
-{%- endif %}
-    return app
+    return create_app(settings, container_factory=test_container)
 
 
 @pytest.fixture

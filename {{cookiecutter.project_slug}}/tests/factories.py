@@ -7,21 +7,19 @@ from dataclasses import dataclass, field
 
 from httpx import AsyncClient
 
+from {{ cookiecutter.project_slug }}.core.events import Event
+
 PASSWORD = "correct-horse-battery-9"
 
 
 @dataclass
-class RecordingNotifier:
+class RecordingPublisher:
     """Stands in for the broker in API tests; end-to-end tests use a real worker."""
 
-    registered: list[uuid.UUID] = field(default_factory=list)
-    created_items: list[uuid.UUID] = field(default_factory=list)
+    published: list[Event] = field(default_factory=list)
 
-    def user_registered(self, user_id: uuid.UUID) -> None:
-        self.registered.append(user_id)
-
-    def item_created(self, item_id: uuid.UUID) -> None:
-        self.created_items.append(item_id)
+    def publish(self, event: Event) -> None:
+        self.published.append(event)
 
 
 def unique_email() -> str:

@@ -2,4 +2,5 @@
 
 from {{ cookiecutter.project_slug }}.cli import app
 
-app(prog_name="{{ cookiecutter.project_slug }}")
+if __name__ == "__main__":
+    app(prog_name="{{ cookiecutter.project_slug }}")

@@ -14,18 +14,12 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from {{ cookiecutter.project_slug }}.container import build_container
 from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
 from {{ cookiecutter.project_slug }}.db import migrate
-from {{ cookiecutter.project_slug }}.db.session import (
-    create_engine,
-    create_session_maker,
-    unit_of_work,
-)
-from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
-from {{ cookiecutter.project_slug }}.services.user import UserService
 
 EXIT_CONFIGURATION = 2
 
@@ -164,15 +158,12 @@ def create_superuser(
         _fail(f"invalid e-mail or password: {exc}")
 
     async def create() -> str:
-        engine = create_engine(settings.database_url, pool_size=1)
-        try:
-            async with unit_of_work(create_session_maker(engine)) as uow:
-                user = await UserService(uow, UserRepository(uow.session)).register(
-                    data, role="admin"
-                )
-                return str(user.id)
-        finally:
-            await engine.dispose()
+        async with (
+            build_container(settings, role="cli") as services,
+            services.unit_of_work() as uow,
+        ):
+            user = await services.users(uow).register(data, role="admin")
+            return str(user.id)
 
     try:
         user_id = asyncio.run(create())

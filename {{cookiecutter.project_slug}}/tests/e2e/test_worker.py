@@ -30,7 +30,7 @@ WORKER = (
     "-m",
     "celery",
     "-A",
-    f"{SLUG}.tasks.app",
+    f"{SLUG}.worker",
     "worker",
     "--pool=solo",
     "--concurrency=1",

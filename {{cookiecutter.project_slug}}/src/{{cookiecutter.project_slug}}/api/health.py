@@ -11,13 +11,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
-from sqlalchemy import text
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
+from {{ cookiecutter.project_slug }}.api.deps import ContainerDep
+from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.core.errors import ServiceUnavailableError
-from {{ cookiecutter.project_slug }}.db.migrate import database_revisions
-from {{ cookiecutter.project_slug }}.db.session import SessionMaker
+from {{ cookiecutter.project_slug }}.db.checks import CheckFailedError
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -32,7 +32,7 @@ class CheckResult(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    checks: dict[str, CheckResult] = {}
+    checks: dict[str, CheckResult] = Field(default_factory=dict)
 
 
 @router.get("/live", response_model=Health)
@@ -41,23 +41,12 @@ async def live() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Health, responses={503: {"description": "A check failed"}})
-async def ready(request: Request) -> Health:
+@router.get("/ready", response_model=Health, responses=problem_responses(503))
+async def ready(container: ContainerDep) -> Health:
     """Every dependency answers within its timeout."""
-    checks: dict[str, Callable[[], Awaitable[object]]] = {}
-    session_maker: SessionMaker = request.state.session_maker
-    checks["database"] = lambda: _ping_database(session_maker)
-    heads: frozenset[str] = request.state.migration_heads
-    checks["migrations"] = lambda: _check_migrations(session_maker, heads)
-    redis = getattr(request.state, "redis", None)
-    if redis is not None:
-        checks["redis"] = redis.ping
-    broker_check = getattr(request.state, "broker_check", None)
-    if broker_check is not None:
-        checks["broker"] = broker_check
-
-    names = list(checks)
-    results = dict(zip(names, await asyncio.gather(*(_run(checks[n]) for n in names)), strict=True))
+    names = list(container.checks)
+    outcomes = await asyncio.gather(*(_run(container.checks[name]) for name in names))
+    results = dict(zip(names, outcomes, strict=True))
     failed = [name for name, result in results.items() if result.status == "failed"]
     if failed:
         raise ServiceUnavailableError(
@@ -66,27 +55,6 @@ async def ready(request: Request) -> Health:
             checks={name: result.model_dump() for name, result in results.items()},
         )
     return Health(status="ok", checks=results)
-
-
-async def _ping_database(session_maker: SessionMaker) -> None:
-    async with session_maker() as session:
-        await session.execute(text("SELECT 1"))
-
-
-class CheckFailedError(Exception):
-    """A check failure whose message is safe to show (no addresses, SQL or stack)."""
-
-
-async def _check_migrations(session_maker: SessionMaker, heads: frozenset[str]) -> None:
-    # A replica whose code is ahead of the schema must not take traffic until `db upgrade` ran.
-    async with session_maker() as session:
-        connection = await session.connection()
-        current = await database_revisions(connection)
-    if current != heads:
-        raise CheckFailedError(
-            f"database at {', '.join(sorted(current)) or 'no revision'}, "
-            f"code expects {', '.join(sorted(heads))}"
-        )
 
 
 async def _run(check: Callable[[], Awaitable[object]]) -> CheckResult:

@@ -140,12 +140,10 @@ class Settings(BaseSettings):
             problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             problems.append("DATABASE_URL must be a PostgreSQL URL in production")
-{%- if cookiecutter.use_redis == 'y' %}
         if not self.redis_url:
             problems.append(
                 "REDIS_URL is missing: rate limits, cache and revocations would be per process"
             )
-{%- endif %}
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -1,9 +1,6 @@
-"""ORM models. Importing this package registers every table on `Base.metadata`."""
+"""ORM models: the registry. Importing this package registers every table on `Base.metadata`,
+which Alembic's autogenerate compares with the database; add one line per new model."""
 
-from {{ cookiecutter.project_slug }}.models.base import Base
-{%- if cookiecutter.include_example_domain == 'y' %}
-from {{ cookiecutter.project_slug }}.models.item import Item
-{%- endif %}
-from {{ cookiecutter.project_slug }}.models.user import User
-
-__all__ = ["Base",{% if cookiecutter.include_example_domain == 'y' %} "Item",{% endif %} "User"]
+from {{ cookiecutter.project_slug }}.models.base import Base as Base
+from {{ cookiecutter.project_slug }}.models.item import Item as Item
+from {{ cookiecutter.project_slug }}.models.user import User as User

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol
 
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
+from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -16,25 +16,22 @@ from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, I
 from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
 
 
-class ItemNotifier(Protocol):
-    """Follow-up work on new items, run after the creating transaction commits."""
+class ItemCreated(Event):
+    """A new item exists; background processing hangs off this."""
 
-    def item_created(self, item_id: uuid.UUID) -> None: ...
+    item_id: uuid.UUID
 
 
 class ItemService:
-    def __init__(
-        self, uow: UnitOfWork, items: ItemRepository, notifier: ItemNotifier | None = None
-    ) -> None:
+    def __init__(self, uow: UnitOfWork, items: ItemRepository, events: EventPublisher) -> None:
         self._uow = uow
         self._items = items
-        self._notifier = notifier
+        self._events = events
 
     async def create(self, owner: User, data: ItemCreate) -> Item:
         item = Item(owner_id=owner.id, title=data.title, description=data.description)
         await self._items.add(item)
-        if self._notifier is not None:
-            self._uow.after_commit(partial(self._notifier.item_created, item.id))
+        self._uow.after_commit(partial(self._events.publish, ItemCreated(item_id=item.id)))
         return item
 
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol
 
 from {{ cookiecutter.project_slug }}.core import security
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, NotFoundError
+from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
@@ -19,19 +19,17 @@ from {{ cookiecutter.project_slug }}.schemas.user import UserCreate, UserRead
 INVALID_CREDENTIALS = "incorrect e-mail or password"
 
 
-class UserNotifier(Protocol):
-    """Out-of-band follow-ups of account changes (e-mails, webhooks)."""
+class UserRegistered(Event):
+    """A new account exists; follow-ups (the welcome e-mail) hang off this."""
 
-    def user_registered(self, user_id: uuid.UUID) -> None: ...
+    user_id: uuid.UUID
 
 
 class UserService:
-    def __init__(
-        self, uow: UnitOfWork, users: UserRepository, notifier: UserNotifier | None = None
-    ) -> None:
+    def __init__(self, uow: UnitOfWork, users: UserRepository, events: EventPublisher) -> None:
         self._uow = uow
         self._users = users
-        self._notifier = notifier
+        self._events = events
 
     async def register(self, data: UserCreate, *, role: str = "user") -> User:
         email = data.email.lower()
@@ -40,8 +38,7 @@ class UserService:
         password_hash = await asyncio.to_thread(security.hash_password, data.password)
         user = User(email=email, password_hash=password_hash, full_name=data.full_name, role=role)
         await self._users.add(user, conflict="a user with this e-mail already exists")
-        if self._notifier is not None:
-            self._uow.after_commit(partial(self._notifier.user_registered, user.id))
+        self._uow.after_commit(partial(self._events.publish, UserRegistered(user_id=user.id)))
         return user
 
     async def authenticate(self, email: str, password: str) -> User:

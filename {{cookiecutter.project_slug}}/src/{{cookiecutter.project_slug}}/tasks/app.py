@@ -1,43 +1,146 @@
-"""The Celery application, configured from the same settings as the API.
+"""The Celery application, built from settings by `create_celery_app`.
 
-`celery -A {{ cookiecutter.project_slug }}.tasks.app worker` imports this module. With no broker
-configured (the embedded development default) tasks run eagerly in the calling process.
+Nothing here runs at import: the composition root builds the app the API publishes through, and
+`{{ cookiecutter.project_slug }}.worker` builds the one a worker consumes with. Tasks are plain
+functions registered with `shared_task`; they reach services through `run_service`, which runs
+their async work in a unit of work on the event loop that owns the service container.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
+import pkgutil
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import structlog
-from celery import Celery, Task, signals
+from celery import Celery, Task, shared_task, signals
 from kombu import Connection
 
-from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
-from {{ cookiecutter.project_slug }}.core.logging import configure_logging
-from {{ cookiecutter.project_slug }}.tasks.runtime import close_runtime
+from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 
-BrokerCheck = Callable[[], Awaitable[None]]
+if TYPE_CHECKING:
+    from {{ cookiecutter.project_slug }}.container import Container
 
-TASK_MODULES = [
-    "{{ cookiecutter.project_slug }}.tasks.users",
-{%- if cookiecutter.include_example_domain == 'y' %}
-    "{{ cookiecutter.project_slug }}.tasks.items",
-{%- endif %}
-]
+T = TypeVar("T")
+ServiceWork = Callable[["Container", UnitOfWork], Awaitable[T]]
+
+# The Celery message header that carries the id of the HTTP request that enqueued a task.
+TASK_REQUEST_ID_HEADER = "request_id"
+HEARTBEAT = "{{ cookiecutter.project_slug }}.heartbeat"
+
+# Event type -> names of the tasks that handle it; filled by `subscribe` in the task modules.
+_subscribers: dict[type[Event], list[str]] = {}
 
 
-def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerCheck | None:
-    """Point the Celery app at the settings' broker; returns a readiness check for it."""
-    app = app or celery_app
+def subscribe(event_type: type[Event], task_name: str) -> None:
+    """Run the task `task_name` with the event's payload as keyword arguments for each event."""
+    _subscribers.setdefault(event_type, []).append(task_name)
+
+
+class ServiceRunner(Protocol):
+    def run(self, work: ServiceWork[T]) -> T: ...
+
+
+class TaskApp(Celery):
+    """A Celery app that knows its settings and how its tasks reach the service container."""
+
+    def __init__(self, settings: Settings) -> None:
+        # Not the process-wide "current" app: tests and the API build several side by side.
+        super().__init__("{{ cookiecutter.project_slug }}", set_as_current=False)
+        self.settings = settings
+        self._runner: ServiceRunner | None = None
+        self._runner_pid = 0
+        self._start_runner: Callable[[], ServiceRunner] | None = None
+        self._runner_lock = threading.Lock()
+
+    def use_runner(self, runner: ServiceRunner) -> None:
+        """Run tasks on an existing container (the API's, when tasks run eagerly)."""
+        self._runner, self._runner_pid = runner, os.getpid()
+
+    def start_runner_on_demand(self, start: Callable[[], ServiceRunner]) -> None:
+        """Build a container the first time a task needs one in each (forked) worker process."""
+        self._start_runner = start
+
+    def use_container(self, container: Callable[[], Container]) -> None:
+        """Run tasks on a container owned by the running event loop (the API's, when eager)."""
+        loop = asyncio.get_running_loop()
+        self.start_runner_on_demand(lambda: LoopRunner(container(), loop))
+
+    def run_service(self, work: ServiceWork[T]) -> T:
+        with self._runner_lock:
+            if self._runner is None or self._runner_pid != os.getpid():
+                if self._start_runner is None:
+                    raise RuntimeError("this Celery app has no service container to run tasks on")
+                self.use_runner(self._start_runner())
+            runner = self._runner
+        assert runner is not None  # noqa: S101 - set just above
+        return runner.run(work)
+
+
+class LoopRunner:
+    """Runs service work from a synchronous thread on the event loop that owns the container."""
+
+    def __init__(self, container: Container, loop: asyncio.AbstractEventLoop) -> None:
+        self._container = container
+        self._loop = loop
+
+    def run(self, work: ServiceWork[T]) -> T:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            raise RuntimeError("service work submitted from its own event loop would deadlock")
+        return asyncio.run_coroutine_threadsafe(self._in_unit_of_work(work), self._loop).result()
+
+    async def _in_unit_of_work(self, work: ServiceWork[T]) -> T:
+        async with self._container.unit_of_work() as uow:
+            return await work(self._container, uow)
+
+
+def run_service(task: Task[Any, Any], work: ServiceWork[T]) -> T:
+    """Run `work(container, uow)` for `task`; commits on success, rolls back on error."""
+    app = task.app
+    if not isinstance(app, TaskApp):
+        raise TypeError(f"task {task.name} is bound to a Celery app not built by create_celery_app")
+    return app.run_service(work)
+
+
+class CeleryEventPublisher:
+    """`EventPublisher` that starts each subscribed task with the event's payload."""
+
+    def __init__(self, app: TaskApp) -> None:
+        self._app = app
+
+    def publish(self, event: Event) -> None:
+        for task_name in _subscribers.get(type(event), ()):
+            self._app.tasks[task_name].apply_async(kwargs=event.payload())
+
+
+def task_modules() -> list[str]:
+    """Every module of this package: a new task module is picked up without registration."""
+    folder = str(Path(__file__).parent)
+    return [f"{__package__}.{module.name}" for module in pkgutil.iter_modules([folder])]
+
+
+def create_celery_app(settings: Settings) -> TaskApp:
     broker_url = settings.effective_broker_url
+    app = TaskApp(settings)
     app.conf.update(
+        include=task_modules(),
         broker_url=broker_url or "memory://",
+        # No broker configured (the embedded development default): tasks run in-process.
         task_always_eager=broker_url is None,
-        task_default_queue=settings.celery_queue,
         task_eager_propagates=True,
+        task_default_queue=settings.celery_queue,
         # Only JSON: pickle from a broker is remote code execution.
         task_serializer="json",
         result_serializer="json",
@@ -54,15 +157,15 @@ def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerChe
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "heartbeat": {
-                "task": "{{ cookiecutter.project_slug }}.heartbeat",
-                "schedule": timedelta(minutes=5),
-            },
-        },
+        beat_schedule={"heartbeat": {"task": HEARTBEAT, "schedule": timedelta(minutes=5)}},
     )
-    if broker_url is None:
-        return None
+    for module in app.conf.include:
+        importlib.import_module(module)
+    return app
+
+
+def broker_check(broker_url: str) -> Callable[[], Awaitable[None]]:
+    """A readiness check that opens (and closes) one broker connection."""
 
     async def check_broker() -> None:
         def connect() -> None:
@@ -74,30 +177,11 @@ def configure_celery(settings: Settings, app: Celery | None = None) -> BrokerChe
     return check_broker
 
 
-def create_celery_app(settings: Settings) -> Celery:
-    app = Celery("{{ cookiecutter.project_slug }}", include=TASK_MODULES)
-    configure_celery(settings, app)
-    return app
-
-
-celery_app = create_celery_app(get_settings())
-
-REQUEST_ID_HEADER = "request_id"
-
-
 @signals.setup_logging.connect
-def _configure_worker_logging(**_: Any) -> None:
+def _keep_our_logging(**_: Any) -> None:
     # Connecting this signal stops Celery from installing its own handlers: worker lines go
-    # through the same structlog pipeline as the API's.
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.effective_log_format)
-
-
-@signals.worker_process_shutdown.connect
-@signals.worker_shutdown.connect
-def _close_task_runtime(**_: Any) -> None:
-    # Return pooled database connections instead of letting the process drop them mid-session.
-    close_runtime()
+    # through the structlog pipeline the worker entry point configured.
+    return
 
 
 @signals.before_task_publish.connect
@@ -105,15 +189,16 @@ def _propagate_request_id(headers: dict[str, Any] | None = None, **_: Any) -> No
     """Carry the enqueuing request's id to the task, so its log lines can be joined up."""
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     if headers is not None and request_id is not None:
-        headers.setdefault(REQUEST_ID_HEADER, request_id)
+        headers.setdefault(TASK_REQUEST_ID_HEADER, request_id)
 
 
 @signals.task_prerun.connect
 def _bind_task_context(
     task_id: str | None = None, task: Task[Any, Any] | None = None, **_: Any
 ) -> None:
-    structlog.contextvars.clear_contextvars()
-    request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task is not None else None
+    request_id = getattr(task.request, TASK_REQUEST_ID_HEADER, None) if task else None
+    # Eager tasks run inside the request's context: keep its request id.
+    request_id = request_id or structlog.contextvars.get_contextvars().get("request_id")
     structlog.contextvars.bind_contextvars(
         task_id=task_id, task=task.name if task is not None else None, request_id=request_id
     )
@@ -121,10 +206,10 @@ def _bind_task_context(
 
 @signals.task_postrun.connect
 def _clear_task_context(**_: Any) -> None:
-    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.unbind_contextvars("task_id", "task", "request_id")
 
 
-@celery_app.task(name="{{ cookiecutter.project_slug }}.heartbeat")
+@shared_task(name=HEARTBEAT)
 def heartbeat() -> str:
     """Proves beat and workers are connected; replace with the schedule your service needs."""
     return "ok"

@@ -7,14 +7,15 @@ import uuid
 import pytest
 
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
+from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemUpdate
 from {{ cookiecutter.project_slug }}.schemas.pagination import PageParams
-from {{ cookiecutter.project_slug }}.services.item import ItemService
-from tests.factories import RecordingNotifier, unique_email
+from {{ cookiecutter.project_slug }}.services.item import ItemCreated, ItemService
+from tests.factories import RecordingPublisher, unique_email
 
 
 async def make_user(uow: UnitOfWork, role: str = "user") -> User:
@@ -22,8 +23,8 @@ async def make_user(uow: UnitOfWork, role: str = "user") -> User:
     return await UserRepository(uow.session).add(user)
 
 
-def service(uow: UnitOfWork, notifier: RecordingNotifier | None = None) -> ItemService:
-    return ItemService(uow, ItemRepository(uow.session), notifier)
+def service(uow: UnitOfWork, events: EventPublisher | None = None) -> ItemService:
+    return ItemService(uow, ItemRepository(uow.session), events or DiscardingPublisher())
 
 
 class TestVisibility:
@@ -73,13 +74,13 @@ class TestChanges:
         assert updated.version == version + 1
 
     async def test_notifies_only_after_commit(
-        self, uow: UnitOfWork, notifier: RecordingNotifier
+        self, uow: UnitOfWork, events: RecordingPublisher
     ) -> None:
         owner = await make_user(uow)
-        item = await service(uow, notifier).create(owner, ItemCreate(title="x"))
-        assert notifier.created_items == []
+        item = await service(uow, events).create(owner, ItemCreate(title="x"))
+        assert events.published == []
         await uow.commit()
-        assert notifier.created_items == [item.id]
+        assert events.published == [ItemCreated(item_id=item.id)]
 
     async def test_processing_is_recorded_once(self, uow: UnitOfWork) -> None:
         owner = await make_user(uow)

@@ -12,15 +12,20 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     NotFoundError,
     ValidationFailedError,
 )
+from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
-from {{ cookiecutter.project_slug }}.services.user import INVALID_CREDENTIALS, UserService
-from tests.factories import PASSWORD, RecordingNotifier, unique_email
+from {{ cookiecutter.project_slug }}.services.user import (
+    INVALID_CREDENTIALS,
+    UserRegistered,
+    UserService,
+)
+from tests.factories import PASSWORD, RecordingPublisher, unique_email
 
 
-def service(uow: UnitOfWork, notifier: RecordingNotifier | None = None) -> UserService:
-    return UserService(uow, UserRepository(uow.session), notifier)
+def service(uow: UnitOfWork, events: EventPublisher | None = None) -> UserService:
+    return UserService(uow, UserRepository(uow.session), events or DiscardingPublisher())
 
 
 class TestRegister:
@@ -45,14 +50,14 @@ class TestRegister:
             await service(uow).register(UserCreate(email=unique_email(), password="password"))
 
     async def test_notifies_only_after_commit(
-        self, uow: UnitOfWork, notifier: RecordingNotifier
+        self, uow: UnitOfWork, events: RecordingPublisher
     ) -> None:
-        user = await service(uow, notifier).register(
+        user = await service(uow, events).register(
             UserCreate(email=unique_email(), password=PASSWORD)
         )
-        assert notifier.registered == []
+        assert events.published == []
         await uow.commit()
-        assert notifier.registered == [user.id]
+        assert events.published == [UserRegistered(user_id=user.id)]
 
 
 class TestAuthenticate:

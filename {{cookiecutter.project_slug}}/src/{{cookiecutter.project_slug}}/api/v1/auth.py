@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 
 from {{ cookiecutter.project_slug }}.api.deps import AuthServiceDep, UserServiceDep
+from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.core.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
@@ -33,13 +34,23 @@ _LOGIN_BODY = {
 }
 
 
-@router.post("/register", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409, 413, 422),
+)
 async def register(data: UserCreate, users: UserServiceDep) -> User:
     """Create an account."""
     return await users.register(data)
 
 
-@router.post("/login", response_model=TokenPair, openapi_extra={"requestBody": _LOGIN_BODY})
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses=problem_responses(401, 413, 415, 422),
+    openapi_extra={"requestBody": _LOGIN_BODY},
+)
 async def login(request: Request, auth: AuthServiceDep) -> TokenPair:
     """Exchange e-mail and password for tokens (JSON, or the OAuth2 password form)."""
     credentials = await _read_credentials(request)

@@ -8,14 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, ItemServiceDep
+from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, ItemUpdate
 from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = APIRouter(prefix="/items", tags=["items"], responses=problem_responses(401, 422))
 
 
-@router.post("", response_model=ItemRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ItemRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(413),
+)
 async def create_item(data: ItemCreate, user: CurrentUser, items: ItemServiceDep) -> Item:
     """Create an item owned by the signed-in user."""
     return await items.create(user, data)
@@ -29,13 +35,13 @@ async def list_items(
     return await items.list_page(user, params)
 
 
-@router.get("/{item_id}", response_model=ItemRead)
+@router.get("/{item_id}", response_model=ItemRead, responses=problem_responses(404))
 async def get_item(item_id: uuid.UUID, user: CurrentUser, items: ItemServiceDep) -> Item:
     """One item."""
     return await items.get(user, item_id)
 
 
-@router.patch("/{item_id}", response_model=ItemRead)
+@router.patch("/{item_id}", response_model=ItemRead, responses=problem_responses(404, 413))
 async def update_item(
     item_id: uuid.UUID, data: ItemUpdate, user: CurrentUser, items: ItemServiceDep
 ) -> Item:
@@ -43,7 +49,9 @@ async def update_item(
     return await items.update(user, item_id, data)
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
+)
 async def delete_item(item_id: uuid.UUID, user: CurrentUser, items: ItemServiceDep) -> Response:
     """Delete an item."""
     await items.delete(user, item_id)

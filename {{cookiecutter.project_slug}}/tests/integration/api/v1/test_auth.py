@@ -4,12 +4,13 @@ import uuid
 
 from httpx import AsyncClient
 
-from tests.factories import PASSWORD, RecordingNotifier, register, unique_email
+from {{ cookiecutter.project_slug }}.services.user import UserRegistered
+from tests.factories import PASSWORD, RecordingPublisher, register, unique_email
 
 
 class TestRegister:
     async def test_creates_a_user_and_notifies_after_commit(
-        self, client: AsyncClient, notifier: RecordingNotifier
+        self, client: AsyncClient, events: RecordingPublisher
     ) -> None:
         email = unique_email()
 
@@ -23,10 +24,10 @@ class TestRegister:
         assert body["role"] == "user"
         assert "password" not in body
         assert "password_hash" not in body
-        assert notifier.registered == [uuid.UUID(body["id"])]
+        assert events.published == [UserRegistered(user_id=uuid.UUID(body["id"]))]
 
     async def test_duplicate_email_is_a_409_and_notifies_nothing(
-        self, client: AsyncClient, notifier: RecordingNotifier
+        self, client: AsyncClient, events: RecordingPublisher
     ) -> None:
         email = unique_email()
         await register(client, email)
@@ -37,7 +38,7 @@ class TestRegister:
 
         assert response.status_code == 409
         assert response.headers["content-type"] == "application/problem+json"
-        assert len(notifier.registered) == 1
+        assert len(events.published) == 1
 
     async def test_common_password_is_refused(self, client: AsyncClient) -> None:
         response = await client.post(

@@ -4,7 +4,8 @@ import uuid
 
 from httpx import AsyncClient
 
-from tests.factories import RecordingNotifier, auth_headers
+from {{ cookiecutter.project_slug }}.services.item import ItemCreated
+from tests.factories import RecordingPublisher, auth_headers
 
 
 async def create_item(client: AsyncClient, headers: dict[str, str], title: str = "A") -> str:
@@ -16,7 +17,7 @@ async def create_item(client: AsyncClient, headers: dict[str, str], title: str =
 
 class TestCreateItem:
     async def test_creates_for_the_owner_and_enqueues_processing(
-        self, client: AsyncClient, notifier: RecordingNotifier
+        self, client: AsyncClient, events: RecordingPublisher
     ) -> None:
         headers = await auth_headers(client)
 
@@ -30,7 +31,7 @@ class TestCreateItem:
         assert body["description"] == "Brass"
         assert body["version"] == 1
         assert body["processed_at"] is None
-        assert notifier.created_items == [uuid.UUID(body["id"])]
+        assert events.published[-1] == ItemCreated(item_id=uuid.UUID(body["id"]))
 
     async def test_anonymous_gets_401(self, client: AsyncClient) -> None:
         response = await client.post("/api/v1/items", json={"title": "Lamp"})

@@ -1,0 +1,128 @@
+"""The composition root: settings in, every long-lived resource and one factory per service out.
+
+The API's lifespan, the Celery worker, the CLI and the tests all build the service graph here
+with `build_container`, which closes whatever it opened, even when start-up fails halfway.
+Choices between implementations (Redis or in-process, Celery or nothing) are made here once;
+the rest of the package reads the same whatever the project was generated with.
+
+A new long-lived component (a cache, say) is added in three steps, all in this module: build it
+in `build_container` (registering its close on `stack`), add a field to `Container`, and pass it
+to the service factories that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+{% if cookiecutter.use_redis == 'y' %}
+from redis.asyncio import Redis
+{%- endif %}
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
+from {{ cookiecutter.project_slug }}.core.mail import LogMailer, Mailer
+from {{ cookiecutter.project_slug }}.db.checks import check_migrations, ping_database
+from {{ cookiecutter.project_slug }}.db.session import (
+    SessionMaker,
+    UnitOfWork,
+    create_engine,
+    create_session_maker,
+    unit_of_work,
+)
+from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
+from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
+from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.user import UserService
+{%- if cookiecutter.use_celery == 'y' %}
+from {{ cookiecutter.project_slug }}.tasks.app import (
+    CeleryEventPublisher,
+    broker_check,
+    create_celery_app,
+)
+{%- endif %}
+
+Check = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Container:
+    """Every long-lived resource of one process, and a factory per service."""
+
+    settings: Settings
+    engine: AsyncEngine
+    session_maker: SessionMaker
+{%- if cookiecutter.use_redis == 'y' %}
+    redis: Redis | None
+{%- endif %}
+    events: EventPublisher
+    mailer: Mailer
+    # Readiness checks by name, for /health/ready.
+    checks: Mapping[str, Check]
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.session_maker)
+
+    def users(self, uow: UnitOfWork) -> UserService:
+        return UserService(uow, UserRepository(uow.session), self.events)
+
+    def auth(self, uow: UnitOfWork) -> AuthService:
+        return AuthService(self.users(uow), self.settings)
+
+    def items(self, uow: UnitOfWork) -> ItemService:
+        return ItemService(uow, ItemRepository(uow.session), self.events)
+
+
+@asynccontextmanager
+async def build_container(settings: Settings, *, role: str = "api") -> AsyncIterator[Container]:
+    """Open every resource for a process playing `role` (api, worker, cli); close them after."""
+    async with AsyncExitStack() as stack:
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            application_name=f"{{ cookiecutter.project_slug }}-{role}",
+        )
+        stack.push_async_callback(engine.dispose)
+        session_maker = create_session_maker(engine)
+        checks: dict[str, Check] = {
+            "database": lambda: ping_database(session_maker),
+            "migrations": lambda: check_migrations(session_maker),
+        }
+{%- if cookiecutter.use_redis == 'y' %}
+        redis: Redis | None = None
+        if settings.redis_url:
+            # Connects lazily: the service starts (and reports not ready) while Redis is down.
+            redis = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=1.0,
+                socket_timeout=1.0,
+                health_check_interval=30,
+            )
+            stack.push_async_callback(redis.aclose)
+            checks["redis"] = redis.ping
+{%- endif %}
+{%- if cookiecutter.use_celery == 'y' %}
+        tasks = create_celery_app(settings)
+        stack.callback(tasks.close)
+        if settings.effective_broker_url is not None:
+            checks["broker"] = broker_check(settings.effective_broker_url)
+        # Eager tasks (no broker) run on this container; it is bound below, before any task runs.
+        tasks.use_container(lambda: container)
+        events: EventPublisher = CeleryEventPublisher(tasks)
+{%- else %}
+        events: EventPublisher = DiscardingPublisher()
+{%- endif %}
+        container = Container(
+            settings=settings,
+            engine=engine,
+            session_maker=session_maker,
+{%- if cookiecutter.use_redis == 'y' %}
+            redis=redis,
+{%- endif %}
+            events=events,
+            mailer=LogMailer(),
+            checks=checks,
+        )
+        yield container
