@@ -86,7 +86,6 @@ MANIFEST = (
             ),
             ("src/{slug}/api/v1/__init__.py", "from {slug}.api.v1.items import router as items_router"),
             ("src/{slug}/api/v1/__init__.py", "router.include_router(items_router)"),
-            ("src/{slug}/models/__init__.py", "from {slug}.models.item import Item as Item"),
         ),
     ),
     Feature("ci_provider", frozenset({"github"}), paths=(".github",)),

@@ -16,7 +16,6 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from {{ cookiecutter.project_slug }}.container import Container
-from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, PermissionDeniedError
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -32,13 +31,6 @@ async def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
-
-
-async def get_settings(container: ContainerDep) -> Settings:
-    return container.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
