@@ -32,6 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.db.errors import (
+    DatabaseUnreachableError,
+    LockLostError,
+    LockTimeoutError,
+    MigrationError,
+    PoolerDetectedError,
+    first_line,
+)
 
 log = get_logger(__name__)
 
@@ -72,36 +80,6 @@ _SHARED_SESSION_SQLSTATES = frozenset({"42P05", "26000"})
 _held_keys: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "held_migration_locks", default=frozenset()
 )
-
-
-class MigrationError(Exception):
-    """A migration command failed; `exit_code` tells scripts which way (see the README)."""
-
-    exit_code = 1
-
-
-class LockTimeoutError(MigrationError):
-    exit_code = 3
-
-
-class DatabaseUnreachableError(MigrationError):
-    exit_code = 4
-
-
-class RevisionError(MigrationError):
-    exit_code = 5
-
-
-class LockLostError(MigrationError):
-    exit_code = 6
-
-
-class PoolerDetectedError(MigrationError):
-    exit_code = 7
-
-
-class MigrationInterruptedError(MigrationError):
-    exit_code = 8
 
 
 def lock_key(name: str) -> int:
@@ -271,13 +249,13 @@ async def _nesting_guard(key: int, name: str) -> AsyncIterator[None]:
 async def advisory_lock(
     url: str,
     *,
+    key: int,
     name: str,
     wait_seconds: float,
     application_name: str,
     enabled: bool = True,
 ) -> AsyncIterator[AsyncConnection]:
-    """A connection holding the advisory lock `name`; released (and checked) on exit."""
-    key = lock_key(name)
+    """A connection holding the advisory lock `key` (`name` in messages); released on exit."""
     engine = create_async_engine(
         url,
         poolclass=NullPool,
@@ -377,8 +355,3 @@ async def file_lock(url: str, *, wait_seconds: float) -> AsyncIterator[AsyncConn
                 lock.release()
     finally:
         await engine.dispose()
-
-
-def first_line(exc: BaseException) -> str:
-    message = str(exc).strip()
-    return message.splitlines()[0] if message else type(exc).__name__

@@ -1,4 +1,4 @@
-"""Alembic commands, run under the migration lock (see `db.lock`).
+"""Alembic commands, run under the migration lock (see `db.lock`); failures in `db.errors`.
 
 The current revision is read only once the lock is held, so a process that waited finds the
 database at head and applies nothing. Before each revision is recorded the session checks it still
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
-from {{ cookiecutter.project_slug }}.db.lock import (
+from {{ cookiecutter.project_slug }}.db.errors import (
     DatabaseUnreachableError,
     LockLostError,
     LockTimeoutError,
@@ -36,12 +36,9 @@ from {{ cookiecutter.project_slug }}.db.lock import (
     MigrationInterruptedError,
     PoolerDetectedError,
     RevisionError,
-    advisory_lock,
-    file_lock,
     first_line,
-    holds_lock,
-    lock_key,
 )
+from {{ cookiecutter.project_slug }}.db.lock import advisory_lock, file_lock, holds_lock, lock_key
 
 __all__ = [
     "DatabaseUnreachableError",
@@ -147,15 +144,17 @@ async def _locked_connection(
             yield connection, None
         return
     name = lock_name(url, version_table=version_table)
+    key = lock_key(name)
     async with advisory_lock(
         url,
+        key=key,
         name=name,
         wait_seconds=wait_seconds,
         application_name=f"{LOCK_NAMESPACE}-migrator:{socket.gethostname()}:{os.getpid()}",
         enabled=settings.migration_lock,
     ) as connection:
         await _apply_migration_timeouts(connection, settings)
-        yield connection, lock_key(name) if settings.migration_lock else None
+        yield connection, key if settings.migration_lock else None
 
 
 async def _apply_migration_timeouts(connection: AsyncConnection, settings: Settings) -> None:
