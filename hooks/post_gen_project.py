@@ -50,7 +50,16 @@ MANIFEST = (
         ),
         dependencies=("celery", "celery-types"),
     ),
-    Feature("use_redis", YES, paths=("src/{slug}/core/redis.py",), dependencies=("redis",)),
+    Feature(
+        "use_redis",
+        YES,
+        paths=(
+            "src/{slug}/core/redis.py",
+            "src/{slug}/core/rate_limit_redis.py",
+            "tests/integration/core/*rate_limit_redis*",
+        ),
+        dependencies=("redis",),
+    ),
     Feature(
         "include_example_domain",
         YES,
