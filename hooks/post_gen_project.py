@@ -58,6 +58,10 @@ MANIFEST = (
     Feature(
         "use_redis",
         YES,
+        paths=(
+            "src/{slug}/core/rate_limit_redis.py",
+            "tests/integration/core/*rate_limit_redis*",
+        ),
         dependencies=("redis",),
         lines=(("src/{slug}/core/config.py", "if not self.redis_url:"),),
     ),

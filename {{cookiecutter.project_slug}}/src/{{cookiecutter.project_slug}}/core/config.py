@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from {{ cookiecutter.project_slug }}.core.client_ip import parse_networks
+from {{ cookiecutter.project_slug }}.core.rate_limit import RuleSpecError, parse_rules
+
 Environment = Literal["development", "test", "production"]
 
 # Shipped in `.env.example`; refusing it in production catches a copied example file.
@@ -70,13 +73,13 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     """Comma-separated origins allowed to call the API from a browser."""
     trusted_proxies: Annotated[list[str], NoDecode] = []
-    """Comma-separated proxy addresses whose X-Forwarded-For is believed; none by default."""
+    """Comma-separated proxy addresses or networks (CIDR) whose X-Forwarded-For is believed."""
 
     # Traffic
     rate_limit_default: str = "100/minute"
-    """Per-client limit on every route that is not exempt."""
+    """Per-client limit on each route that is not exempt; `;` joins rules (`10/second;500/hour`)."""
     rate_limit_auth: str = "10/minute"
-    """Stricter per-client limit on /api/v1/auth/*."""
+    """Stricter per-client limit on /api/v1/auth/*, in the same format."""
     rate_limit_fail_open: bool = True
     """Admit requests when the rate-limit store is down (logged and counted) instead of 503."""
     request_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -109,6 +112,21 @@ class Settings(BaseSettings):
         # Credentials are allowed, and browsers refuse `*` with credentials; list the origins.
         if "*" in value:
             raise ValueError("'*' is not allowed (credentials are on); list each origin")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    @field_validator("rate_limit_default", "rate_limit_auth")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_rules(value)
+        except RuleSpecError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("log_level", mode="before")

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.types import Scope, Send
 
 from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE, problem_json
 
 
 async def send_problem(
-    scope: Scope, send: Send, status: int, detail: str, *, close: bool = False
+    scope: Scope,
+    send: Send,
+    status: int,
+    detail: str,
+    *,
+    close: bool = False,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Send an RFC 9457 problem for `scope`; `close` drops the connection after it."""
+    """Send an RFC 9457 problem for `scope` with extra `headers`; `close` drops the connection."""
     body = problem_json(
         status,
         detail=detail,
         instance=scope.get("path"),
         request_id=scope.get("state", {}).get("request_id"),
     )
-    headers = [
+    response_headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
+        *headers,
     ]
     if close:
         # The rest of an oversized body is never read; the connection cannot be reused.
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+        response_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,149 @@
+"""Rate limits per client and route, before the application runs.
+
+Each request that is not exempt is charged to one bucket per rule: the caller (the principal the
+auth middleware recorded, else the client address) on the route template, so `/items/1` and
+`/items/2` share a bucket and unknown paths share one too. Paths under a `path_rules` prefix use
+those rules instead of the default ones. Every limited response carries the IETF draft headers
+(`RateLimit-Policy`, `RateLimit`) and the legacy `X-RateLimit-*` ones, all from the decision;
+a refusal is a 429 problem with `Retry-After`, and a store outage under fail-closed a 503.
+
+The caller is read from `scope["state"]["principal"]`: a string, or an object whose
+`rate_limit_key` attribute is one (e.g. `user:<id>`, `api-key:<id>`). Without it, the address.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
+from {{ cookiecutter.project_slug }}.core.rate_limit import Decision, RateLimiter, Rule
+from {{ cookiecutter.project_slug }}.middleware.problem import send_problem
+
+DEFAULT_EXEMPT_PREFIXES = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
+UNMATCHED_ROUTE = "<unmatched>"
+ROUTE_CACHE_SIZE = 4096
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        default_rules: Sequence[Rule],
+        path_rules: Mapping[str, Sequence[Rule]] | None = None,
+        client_addresses: ClientAddressResolver | None = None,
+        routes: Sequence[BaseRoute] | Callable[[], Sequence[BaseRoute]] = (),
+        exempt_prefixes: Sequence[str] = DEFAULT_EXEMPT_PREFIXES,
+    ) -> None:
+        """`routes` (or a callable returning them, read on first use) name the buckets."""
+        self.app = app
+        self.limiter = limiter
+        self.default_rules = tuple(default_rules)
+        self.path_rules = [(prefix, tuple(rules)) for prefix, rules in (path_rules or {}).items()]
+        self.client_addresses = client_addresses or ClientAddressResolver()
+        self._routes = routes
+        self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
+        self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        rules = self._rules_for(scope["path"])
+        identity = _principal_key(scope) or self.client_addresses.client_key(scope)
+        bucket = f"{scope['method']} {self._template(scope)}"
+        decision = await self.limiter.check(identity, bucket, rules)
+        headers = rate_limit_headers(decision)
+        if not decision.allowed:
+            retry = (b"retry-after", str(decision.retry_after_seconds).encode())
+            if decision.error:
+                detail = "the rate limiter is unavailable; try again shortly"
+                await send_problem(scope, send, 503, detail, headers=[retry])
+            else:
+                detail = f"rate limit exceeded; retry in {decision.retry_after_seconds} s"
+                await send_problem(scope, send, 429, detail, headers=[*headers, retry])
+            return
+        if not headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _exempt(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in self.exempt_prefixes)
+
+    def _rules_for(self, path: str) -> tuple[Rule, ...]:
+        for prefix, rules in self.path_rules:
+            if path.startswith(prefix):
+                return rules
+        return self.default_rules
+
+    def _template(self, scope: Scope) -> str:
+        """The matched route's path template, cached per path (bounded, least recently used)."""
+        cache_key = (scope["method"], scope["path"])
+        template = self._templates.get(cache_key)
+        if template is not None:
+            self._templates.move_to_end(cache_key)
+            return template
+        routes = self._routes() if callable(self._routes) else self._routes
+        template = UNMATCHED_ROUTE
+        for route in routes:
+            match, _ = route.matches(scope)
+            if match is Match.NONE:
+                continue
+            path = getattr(route, "path", UNMATCHED_ROUTE)
+            template = f"{path}/*" if isinstance(route, Mount) else path
+            if match is Match.FULL:
+                break  # a PARTIAL match (wrong method) is kept only if nothing matches fully
+        self._templates[cache_key] = template
+        if len(self._templates) > ROUTE_CACHE_SIZE:
+            self._templates.popitem(last=False)
+        return template
+
+
+def _principal_key(scope: Scope) -> str | None:
+    principal = scope.get("state", {}).get("principal")
+    key = getattr(principal, "rate_limit_key", principal)
+    return f"principal:{key}" if isinstance(key, str) and key else None
+
+
+def _sf_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    """The headers describing `decision`'s quotas; none when the store was not asked."""
+    binding = decision.binding
+    if binding is None or decision.reset_epoch is None:
+        return []
+    policy = ", ".join(
+        f"{_sf_string(q.rule.name)};q={q.rule.limit};w={q.rule.window}" for q in decision.quotas
+    )
+    state = ", ".join(
+        f"{_sf_string(q.rule.name)};r={q.remaining};t={_seconds(q.reset_after)}"
+        for q in decision.quotas
+    )
+    reset_epoch = decision.reset_epoch
+    return [
+        (b"ratelimit-policy", policy.encode()),
+        (b"ratelimit", state.encode()),
+        (b"x-ratelimit-limit", str(binding.rule.limit).encode()),
+        (b"x-ratelimit-remaining", str(binding.remaining).encode()),
+        (b"x-ratelimit-reset", str(_seconds(reset_epoch)).encode()),
+    ]
+
+
+def _seconds(value: float) -> int:
+    # Rounded up: a client that waits the advertised time must find the quota there.
+    return math.ceil(value)
