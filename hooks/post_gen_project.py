@@ -63,7 +63,16 @@ MANIFEST = (
             "tests/integration/core/*rate_limit_redis*",
         ),
         dependencies=("redis",),
-        lines=(("src/{slug}/core/config.py", "if not self.redis_url:"),),
+        lines=(
+            ("src/{slug}/core/config.py", "if not self.redis_url:"),
+            ("src/{slug}/container.py", "from redis.asyncio import Redis"),
+            ("src/{slug}/container.py", "from redis.exceptions import RedisError"),
+            ("src/{slug}/container.py", "from {slug}.core.rate_limit_redis import ("),
+            ("src/{slug}/container.py", "redis: Redis | None"),
+            ("src/{slug}/container.py", "redis: Redis | None = None"),
+            ("src/{slug}/container.py", "if settings.redis_url:"),
+            ("src/{slug}/container.py", "redis=redis,"),
+        ),
     ),
     Feature(
         "include_example_domain",
@@ -186,8 +195,9 @@ def _indent(line: str) -> int:
 def remove_line(source: str, line: str) -> str:
     """`source` without the line that reads `line` (ignoring indentation) and its block.
 
-    A line ending in `:` takes its indented body with it. Blank lines just above the removed
-    lines go too, so the spacing a formatter expects between the remaining statements stays.
+    A line ending in `:` takes its indented body with it, one ending in `(` everything up to its
+    closing bracket. Blank lines just above the removed lines go too when blank lines follow
+    them, so the spacing a formatter expects between the remaining statements stays.
     Raises `LookupError` when the line is not there: a manifest that drifted from the code.
     """
     lines = source.splitlines(keepends=True)
@@ -195,7 +205,12 @@ def remove_line(source: str, line: str) -> str:
     if len(matches) != 1:
         raise LookupError(f"expected the line {line!r} once, found it {len(matches)} times")
     start = end = matches[0]
-    if lines[start].rstrip().endswith(":"):
+    if lines[start].rstrip().endswith("("):
+        # A wrapped statement (an import, a call): through its closing bracket.
+        indent = _indent(lines[start])
+        while not (lines[end].strip().startswith(")") and _indent(lines[end]) == indent):
+            end += 1
+    elif lines[start].rstrip().endswith(":"):
         indent = _indent(lines[start])
         end += 1
         while end + 1 < len(lines) and (

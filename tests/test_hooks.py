@@ -334,8 +334,11 @@ class TestRemoveLine:
         "\n"
         "\n"
         "def build() -> None:\n"
+        "    start(\n"
+        "        0,\n"
+        "    )\n"
         "    if ready:\n"
-        "        start(\n"
+        "        launch(\n"
         "            1,\n"
         "        )\n"
         "    go()\n"
@@ -354,7 +357,12 @@ class TestRemoveLine:
 
     def test_removes_a_nested_block_and_keeps_its_neighbours(self, post_gen: ModuleType) -> None:
         result = post_gen.remove_line(self.MODULE, "if ready:")
-        assert result.endswith("def build() -> None:\n    go()\n")
+        assert result.endswith("        0,\n    )\n    go()\n")
+
+    def test_removes_a_wrapped_statement(self, post_gen: ModuleType) -> None:
+        result = post_gen.remove_line(self.MODULE, "start(")
+        assert "0," not in result
+        assert "def build() -> None:\n    if ready:\n" in result
 
     def test_a_missing_or_repeated_line_is_an_error(self, post_gen: ModuleType) -> None:
         with pytest.raises(LookupError, match="found it 0 times"):

@@ -89,6 +89,9 @@ def make_settings(**overrides: Any) -> Settings:
         "secret_key": SECRET_KEY,
         "log_level": "WARNING",
         "celery_broker_url": None,
+        # Tests share one client address; the limits themselves are tested with their own.
+        "rate_limit_default": "1000000/minute",
+        "rate_limit_auth": "1000000/minute",
     }
     values.update(overrides)
     return load_settings(**values)

@@ -15,14 +15,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-{% if cookiecutter.use_redis == 'y' %}
+
 from redis.asyncio import Redis
-{%- endif %}
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.mail import LogMailer, Mailer
+from {{ cookiecutter.project_slug }}.core.rate_limit import (
+    InMemoryRateLimitStore,
+    RateLimiter,
+    RateLimitStore,
+)
+from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
+    RedisRateLimitStore,
+    check_eviction_policy,
+    create_rate_limit_redis,
+)
 from {{ cookiecutter.project_slug }}.db.checks import check_migrations, ping_database
 from {{ cookiecutter.project_slug }}.db.session import (
     SessionMaker,
@@ -44,6 +55,8 @@ from {{ cookiecutter.project_slug }}.tasks.app import (
 )
 {%- endif %}
 
+log = get_logger(__name__)
+
 Check = Callable[[], Awaitable[object]]
 
 
@@ -54,9 +67,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     session_maker: SessionMaker
-{%- if cookiecutter.use_redis == 'y' %}
     redis: Redis | None
-{%- endif %}
+    rate_limiter: RateLimiter
     events: EventPublisher
     mailer: Mailer
     # Readiness checks by name, for /health/ready.
@@ -90,10 +102,12 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             "database": lambda: ping_database(session_maker),
             "migrations": lambda: check_migrations(session_maker),
         }
-{%- if cookiecutter.use_redis == 'y' %}
+        # Without Redis, limits are counted per process (logged when the store is created).
+        rate_limit_store: RateLimitStore = InMemoryRateLimitStore()
         redis: Redis | None = None
         if settings.redis_url:
-            # Connects lazily: the service starts (and reports not ready) while Redis is down.
+            # Both clients connect lazily: the service starts (and reports not ready) while
+            # Redis is down. The limiter has its own, with timeouts short enough for every request.
             redis = Redis.from_url(
                 settings.redis_url,
                 socket_connect_timeout=1.0,
@@ -102,7 +116,14 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             )
             stack.push_async_callback(redis.aclose)
             checks["redis"] = redis.ping
-{%- endif %}
+            limiter_redis = create_rate_limit_redis(settings.redis_url)
+            stack.push_async_callback(limiter_redis.aclose)
+            rate_limit_store = RedisRateLimitStore(limiter_redis)
+            try:
+                # An allkeys-* eviction policy would silently reset limits; refused in production.
+                await check_eviction_policy(limiter_redis, refuse=settings.is_production)
+            except RedisError as exc:
+                log.warning("could not read Redis's eviction policy", error=repr(exc))
 {%- if cookiecutter.use_celery == 'y' %}
         tasks = create_celery_app(settings)
         stack.callback(tasks.close)
@@ -118,9 +139,12 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             settings=settings,
             engine=engine,
             session_maker=session_maker,
-{%- if cookiecutter.use_redis == 'y' %}
             redis=redis,
-{%- endif %}
+            rate_limiter=RateLimiter(
+                rate_limit_store,
+                key_prefix="{{ cookiecutter.project_slug }}:",
+                fail_open=settings.rate_limit_fail_open,
+            ),
             events=events,
             mailer=LogMailer(),
             checks=checks,

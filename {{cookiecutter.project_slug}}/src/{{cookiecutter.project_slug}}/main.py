@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import Scope
 
 from {{ cookiecutter.project_slug }}.api import health, v1
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
@@ -26,11 +27,14 @@ from {{ cookiecutter.project_slug }}.api.problems import (
     handle_validation_error,
 )
 from {{ cookiecutter.project_slug }}.container import Container, build_container
+from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging, get_logger
+from {{ cookiecutter.project_slug }}.core.rate_limit import RateLimiter, parse_rules
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
+from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.middleware.security_headers import SecurityHeadersMiddleware
 
@@ -45,6 +49,10 @@ class AppState(TypedDict):
     """What every request sees as `request.state`."""
 
     container: Container
+
+
+def _rate_limiter(scope: Scope) -> RateLimiter:
+    return cast(Container, scope["state"]["container"]).rate_limiter
 
 
 def create_app(
@@ -83,8 +91,17 @@ def create_app(
 
     # add_middleware wraps the app built so far, so the last one added runs first. Resulting
     # order, outside in: request context -> metrics -> errors -> security headers -> CORS ->
-    # body-size limit -> gzip.
+    # body-size limit -> rate limit -> gzip.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=_rate_limiter,
+        default_rules=parse_rules(settings.rate_limit_default, "default"),
+        # The stricter auth rules replace the default ones under their prefix.
+        path_rules={"/api/v1/auth/": parse_rules(settings.rate_limit_auth, "auth")},
+        client_addresses=ClientAddressResolver(settings.trusted_proxies),
+        routes=lambda: app.router.routes,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -34,14 +34,18 @@ class RateLimitMiddleware:
         self,
         app: ASGIApp,
         *,
-        limiter: RateLimiter,
+        limiter: RateLimiter | Callable[[Scope], RateLimiter],
         default_rules: Sequence[Rule],
         path_rules: Mapping[str, Sequence[Rule]] | None = None,
         client_addresses: ClientAddressResolver | None = None,
         routes: Sequence[BaseRoute] | Callable[[], Sequence[BaseRoute]] = (),
         exempt_prefixes: Sequence[str] = DEFAULT_EXEMPT_PREFIXES,
     ) -> None:
-        """`routes` (or a callable returning them, read on first use) name the buckets."""
+        """`routes` (or a callable returning them, read on first use) name the buckets.
+
+        `limiter` may be a callable that finds it for each request: the app's limiter lives in
+        the container its lifespan builds, after the middleware stack exists.
+        """
         self.app = app
         self.limiter = limiter
         self.default_rules = tuple(default_rules)
@@ -58,7 +62,8 @@ class RateLimitMiddleware:
         rules = self._rules_for(scope["path"])
         identity = _principal_key(scope) or self.client_addresses.client_key(scope)
         bucket = f"{scope['method']} {self._template(scope)}"
-        decision = await self.limiter.check(identity, bucket, rules)
+        limiter = self.limiter(scope) if callable(self.limiter) else self.limiter
+        decision = await limiter.check(identity, bucket, rules)
         headers = rate_limit_headers(decision)
         if not decision.allowed:
             retry = (b"retry-after", str(decision.retry_after_seconds).encode())

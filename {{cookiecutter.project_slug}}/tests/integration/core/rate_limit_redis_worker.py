@@ -10,7 +10,10 @@ import sys
 import time
 
 from {{ cookiecutter.project_slug }}.core.rate_limit import RateLimiter, parse_rules
-from {{ cookiecutter.project_slug }}.core.rate_limit_redis import RedisRateLimitStore, create_rate_limit_redis
+from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
+    RedisRateLimitStore,
+    create_rate_limit_redis,
+)
 
 RULES = parse_rules("100/day")
 

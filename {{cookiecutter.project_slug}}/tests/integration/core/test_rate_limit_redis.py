@@ -31,7 +31,12 @@ from starlette.routing import Route, Router
 
 from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
-from {{ cookiecutter.project_slug }}.core.rate_limit import Decision, RateLimiter, Rule, parse_rules
+from {{ cookiecutter.project_slug }}.core.rate_limit import (
+    Decision,
+    RateLimiter,
+    Rule,
+    parse_rules,
+)
 from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
     GCRA_SCRIPT,
     RedisRateLimitStore,

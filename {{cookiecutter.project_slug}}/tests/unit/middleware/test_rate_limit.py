@@ -16,7 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE
-from {{ cookiecutter.project_slug }}.core.rate_limit import InMemoryRateLimitStore, RateLimiter, Rule, parse_rules
+from {{ cookiecutter.project_slug }}.core.rate_limit import (
+    InMemoryRateLimitStore,
+    RateLimiter,
+    Rule,
+    parse_rules,
+)
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 
 PROXY = "10.0.0.1"
