@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,9 @@ OPTIONS: dict[str, list[str]] = {
 }
 
 
+UNICODE_NAME = "Café Ünïcode & Co's <Shop>"
+
+
 def _combinations() -> list[dict[str, str]]:
     combinations: list[dict[str, str]] = [{}]
     # Every non-default value on its own (the first choice is the default).
@@ -35,6 +40,8 @@ def _combinations() -> list[dict[str, str]]:
     # A name whose derived slug differs from the default, and an explicit slug.
     combinations += [
         {"project_name": "Acme Billing-API"},
+        # Non-ASCII letters, punctuation and markup: a transliterated slug, text that stays text.
+        {"project_name": UNICODE_NAME},
         {"project_name": "Order Desk", "project_slug": "orders"},
         # The longest slug the pre-generation hook accepts must still format within 100 columns.
         {"project_slug": "s" * 32},
@@ -59,6 +66,9 @@ UNSUPPORTED_ANSWERS = [
 def _id(combination: dict[str, str]) -> str:
     return "-".join(f"{key}:{value}" for key, value in combination.items()) or "defaults"
 
+
+# Cookiecutter's last line after a refused answer.
+REFUSAL_FOOTER = "Hook script failed (exit status: 1)"
 
 # A cookiecutter variable or a Jinja statement left in the output.
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%")
@@ -138,7 +148,6 @@ class TestOptionEffects:
     def test_without_redis(self, bake: Bake) -> None:
         project = bake(use_redis="n")
 
-        assert not (project / "src" / project.name / "core" / "redis.py").exists()
         assert "redis" not in _dependencies(project)
         assert "celery" in _dependencies(project)
 
@@ -178,6 +187,13 @@ class TestOptionEffects:
         assert project.name == "acme_billing_api"
         assert (project / "src" / "acme_billing_api" / "__init__.py").is_file()
 
+    def test_derived_slug_is_ascii_without_punctuation(self, bake: Bake) -> None:
+        project = bake(project_name=UNICODE_NAME)
+
+        assert project.name == "cafe_unicode_cos_shop"
+        config = (project / "src" / project.name / "core" / "config.py").read_text()
+        assert f'project_name: str = "{UNICODE_NAME}"' in config
+
 
 class TestGeneratedFiles:
     def test_env_has_fresh_secrets(self, bake: Bake) -> None:
@@ -211,3 +227,42 @@ def test_invalid_answers_stop_generation(
     assert list(tmp_path.iterdir()) == []
     (reason,) = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
     assert next(iter(answers.values())) in reason
+
+
+def test_refusal_is_one_line_on_the_command_line(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """What a user sees when an answer is refused: the reason, then cookiecutter's own line."""
+    refused = subprocess.run(
+        [
+            sys.executable, "-m", "cookiecutter", "--no-input", "--config-file",
+            str(cookiecutter_config), "--output-dir", str(tmp_path), str(TEMPLATE_DIR),
+            "project_slug=class",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == ["error: project_slug 'class' is a Python keyword"]
+    # Printed by cookiecutter's command line for any failed hook; the README quotes it.
+    assert refused.stdout.splitlines() == [REFUSAL_FOOTER]
+    assert REFUSAL_FOOTER in (TEMPLATE_DIR / "README.md").read_text()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_generation_commands_are_real(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """The README's `uvx cookiecutter` forms carry no placeholder, and the git form bakes."""
+    readme = (TEMPLATE_DIR / "README.md").read_text()
+    commands = re.findall(r"^uvx cookiecutter (\S+)", readme, flags=re.MULTILINE)
+
+    assert "path/to/checkout" in commands
+    assert "git+file:///absolute/path/to/checkout" in commands
+    assert "OWNER/REPO" not in readme
+    # The git form clones the committed template, as a user's `uvx cookiecutter` would.
+    project = cookiecutter(
+        f"git+file://{TEMPLATE_DIR}",
+        no_input=True,
+        output_dir=str(tmp_path),
+        config_file=str(cookiecutter_config),
+    )
+    assert (Path(project) / "pyproject.toml").is_file()
