@@ -207,13 +207,23 @@ def normalise_line_endings(root: Path) -> None:
             script.write_bytes(content.replace(b"\r\n", b"\n"))
 
 
-def next_steps(root: Path) -> str:
+def test_services(answers: Mapping[str, str]) -> str:
+    """The services the generated test suite needs, in words."""
+    services = ["PostgreSQL"]
+    if answers["use_redis"] == "y":
+        services.append("Redis")
+    elif answers["use_celery"] == "y":
+        services.append("RabbitMQ")
+    return " and ".join(services)
+
+
+def next_steps(root: Path, answers: Mapping[str, str]) -> str:
     return (
         f"\nCreated {root.name} in {root}.\n\n"
         "Next steps:\n"
         f"  cd {root.name}\n"
         "  make dev    # serves http://127.0.0.1:8000/docs on SQLite, no services needed\n"
-        "  make test   # the whole suite, on real PostgreSQL and Redis (see README.md)\n"
+        f"  make test   # the whole suite, on real {test_services(answers)} (see README.md)\n"
     )
 
 
@@ -223,7 +233,7 @@ def main() -> int:
     prune(root, answers)
     write_env(root)
     normalise_line_endings(root)
-    print(next_steps(root))
+    print(next_steps(root, answers))
     return 0
 
 

@@ -13,13 +13,21 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.support import TEMPLATE_DIR, Bake, child_environment, run
+from tests.support import TEMPLATE_DIR, Bake, child_environment, readme_problems, run
+from tests.test_hooks import load_hook
+
+DEFAULTS: dict[str, str] = {
+    key: value[0] if isinstance(value, list) else value
+    for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if not key.startswith("_")
+}
 
 OPTIONS: dict[str, list[str]] = {
     key: value
@@ -67,6 +75,11 @@ def _id(combination: dict[str, str]) -> str:
     return "-".join(f"{key}:{value}" for key, value in combination.items()) or "defaults"
 
 
+@pytest.fixture(scope="module")
+def post_gen() -> ModuleType:
+    return load_hook("post_gen_project")
+
+
 # Cookiecutter's last line after a refused answer.
 REFUSAL_FOOTER = "Hook script failed (exit status: 1)"
 
@@ -103,6 +116,20 @@ def test_renders_completely(bake: Bake, combination: dict[str, str]) -> None:
         if UNRENDERED.search(line) or (path.suffix not in OWN_TEMPLATING and BRACES.search(line))
     ]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)
+def test_readme_describes_this_bake(
+    bake: Bake, post_gen: ModuleType, combination: dict[str, str]
+) -> None:
+    """The README names only `make` targets and paths this bake has, and its own services."""
+    project = bake(**combination)
+    answers = {**DEFAULTS, **combination}
+
+    assert readme_problems(project) == []
+    readme = (project / "README.md").read_text()
+    assert f"on real {post_gen.test_services(answers)}" in readme
+    assert ("`make worker`" in readme) == (answers["use_celery"] == "y")
 
 
 @pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)

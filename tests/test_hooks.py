@@ -394,3 +394,22 @@ def test_shell_scripts_get_lf_endings(post_gen: ModuleType, tmp_path: Path) -> N
     post_gen.normalise_line_endings(tmp_path)
 
     assert script.read_bytes() == b"#!/bin/sh\necho ready\n"
+
+
+@pytest.mark.parametrize(
+    ("use_celery", "use_redis", "services"),
+    [
+        ("y", "y", "PostgreSQL and Redis"),
+        ("y", "n", "PostgreSQL and RabbitMQ"),
+        ("n", "y", "PostgreSQL and Redis"),
+        ("n", "n", "PostgreSQL"),
+    ],
+)
+def test_next_steps_name_the_services_the_tests_need(
+    post_gen: ModuleType, use_celery: str, use_redis: str, services: str
+) -> None:
+    answers = {**VALID_ANSWERS, "use_celery": use_celery, "use_redis": use_redis}
+
+    steps = post_gen.next_steps(Path("order_desk"), answers)
+
+    assert f"make test   # the whole suite, on real {services} (see README.md)" in steps

@@ -109,9 +109,7 @@ def configure_formatting(config: Config) -> None:
     for name, options in hooks.items():
         config.set_section_option("post_write_hooks", f"{name}.type", "exec")
         # Config values are interpolated: a `%` in the path must be doubled.
-        config.set_section_option(
-            "post_write_hooks", f"{name}.executable", ruff.replace("%", "%%")
-        )
+        config.set_section_option("post_write_hooks", f"{name}.executable", ruff.replace("%", "%%"))
         config.set_section_option("post_write_hooks", f"{name}.options", options)
 
 

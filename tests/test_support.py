@@ -1,0 +1,121 @@
+"""The test helpers that turn a baked project's output into a readable failure, and read READMEs.
+
+No service and no bake needed: part of `make test-unit`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    START_SERVICES,
+    TEMPLATE_DIR,
+    failure_summary,
+    readme_problems,
+    readme_references,
+    run,
+    services_unavailable_message,
+)
+
+FAILING_SUITE = """
+def test_first():
+    assert "first" == "expected"
+
+
+def test_passes():
+    pass
+
+
+def test_second():
+    for line in range(200):
+        print(f"noise {line}")
+    assert 1 == 2
+"""
+
+
+class TestFailureReport:
+    def test_names_failing_tests_and_shows_the_first_assertion(self, tmp_path: Path) -> None:
+        (tmp_path / "test_suite.py").write_text(FAILING_SUITE)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-ra",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+        ]
+
+        with pytest.raises(AssertionError) as raised:
+            run(command, cwd=tmp_path)
+
+        report = str(raised.value)
+        assert "FAILED test_suite.py::test_first" in report
+        assert "FAILED test_suite.py::test_second" in report
+        # Far from the end of the output (200 captured lines follow), yet shown.
+        assert '>       assert "first" == "expected"' in report
+        assert "AssertionError: assert 'first' == 'expected'" in report
+        assert "test_suite.py:3: AssertionError" in report
+
+    def test_without_pytest_output_there_is_no_summary(self) -> None:
+        assert failure_summary("make: *** [Makefile:3: lint] Error 1\n") == ""
+
+
+README = """\
+# Service
+
+```bash
+make dev    # serve
+```
+
+## Layout
+
+```
+src/pkg/
+  api/            routers
+  tasks/          Celery
+  models.py       tables
+tests/unit  tests/e2e
+```
+
+| `make worker` / `make lint` | ... |
+
+Add `src/pkg/<resource>.py` and `tests/**/test_x.py`; the data lives in `var/`. See `deploy/x`.
+"""
+
+
+class TestReadmeReferences:
+    def test_reads_targets_and_paths_from_code(self) -> None:
+        references = readme_references(README)
+
+        assert references.make_targets == {"dev", "worker", "lint"}
+        assert references.paths == {
+            "src/pkg/",
+            "src/pkg/api/",
+            "src/pkg/tasks/",
+            "src/pkg/models.py",
+            "tests/unit",
+            "tests/e2e",
+            "deploy/x",
+        }
+
+    def test_reports_what_the_project_lacks(self, tmp_path: Path) -> None:
+        (tmp_path / "README.md").write_text(README)
+        (tmp_path / "Makefile").write_text("dev: install\n\tuv run x\n\nlint:\n\tuv run y\n")
+        for folder in ("src/pkg/api", "tests/unit", "tests/e2e", "deploy/x"):
+            (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / "src/pkg/models.py").write_text("")
+
+        assert readme_problems(tmp_path) == ["make worker", "src/pkg/tasks/"]
+
+
+def test_missing_services_message_gives_the_readme_command() -> None:
+    message = services_unavailable_message({"TEST_REDIS_URL": "redis://127.0.0.1:1"})
+
+    assert "TEST_REDIS_URL=redis://127.0.0.1:1" in message
+    assert f"`{START_SERVICES}`" in message
+    assert f"`{START_SERVICES}`" in (TEMPLATE_DIR / "README.md").read_text()
