@@ -5,6 +5,7 @@ No service and no bake needed: part of `make test-unit`.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from tests.support import (
     START_SERVICES,
     TEMPLATE_DIR,
+    child_environment,
     failure_summary,
     readme_problems,
     readme_references,
@@ -119,3 +121,29 @@ def test_missing_services_message_gives_the_readme_command() -> None:
     assert "TEST_REDIS_URL=redis://127.0.0.1:1" in message
     assert f"`{START_SERVICES}`" in message
     assert f"`{START_SERVICES}`" in (TEMPLATE_DIR / "README.md").read_text()
+
+
+def test_a_test_that_needs_a_missing_service_fails_at_once_with_the_command(
+    tmp_path: Path,
+) -> None:
+    """Only tests using `services` look for them; without them and Docker, they fail at once."""
+    nothing_listens = {
+        "TEST_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test",
+        "TEST_REDIS_URL": "redis://127.0.0.1:1",
+        "TEST_AMQP_URL": "amqp://guest:guest@127.0.0.1:1//",
+    }
+    # The interpreter's folder only: no `docker`, so testcontainers cannot step in.
+    env = child_environment(PATH=str(Path(sys.executable).parent), **nothing_listens)
+    command = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--numprocesses=0",
+        f"--basetemp={tmp_path / 'run'}", "tests/test_baked_suites.py", "-k", "minimal",
+    ]  # fmt: skip
+
+    finished = subprocess.run(
+        command, cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert finished.returncode == pytest.ExitCode.TESTS_FAILED, finished.stdout
+    assert "1 error" in finished.stdout
+    assert "TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:1/test" in finished.stdout
+    assert f"`{START_SERVICES}`" in finished.stdout
