@@ -99,7 +99,7 @@ def failure_summary(output: str) -> str:
     start = next((i for i, line in enumerate(lines) if line.startswith("E   ")), None)
     if start is not None:
         end = start
-        while end < len(lines) and lines[end].startswith("E "):
+        while end < len(lines) and (lines[end] == "E" or lines[end].startswith("E ")):
             end += 1
         # The location (`tests/x.py:12: AssertionError`) follows after a blank line.
         while end < len(lines) and not lines[end].strip():

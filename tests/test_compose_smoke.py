@@ -32,12 +32,19 @@ from tests.support import (
     wait_for_http,
 )
 
-# Run with the baked project's interpreter, which has kombu: delete a queue and its messages.
+# Run with the baked project's interpreter, which has kombu: delete a queue, its messages, and
+# the exchange Celery names after it. Declaring first tells the channel the binding, so deleting
+# removes it too (on Redis a binding is a key of its own).
 DELETE_QUEUE = """
 import sys
-from kombu import Connection, Queue
-with Connection(sys.argv[1], connect_timeout=5) as connection:
-    Queue(sys.argv[2]).bind(connection.default_channel).delete()
+from kombu import Connection, Exchange, Queue
+url, name = sys.argv[1:]
+with Connection(url, connect_timeout=5) as connection:
+    exchange = Exchange(name, type="direct").bind(connection.default_channel)
+    queue = Queue(name, exchange, routing_key=name).bind(connection.default_channel)
+    queue.declare()
+    queue.delete()
+    exchange.delete()
 """
 
 

@@ -63,6 +63,23 @@ class TestFailureReport:
         assert "AssertionError: assert 'first' == 'expected'" in report
         assert "test_suite.py:3: AssertionError" in report
 
+    def test_keeps_a_multi_line_message_whole(self) -> None:
+        output = "\n".join(
+            [
+                ">       assert ready, log",
+                "E       AssertionError: server did not come up:",
+                "E",
+                "E         address already in use",
+                "",
+                "tests/processes.py:208: AssertionError",
+                "FAILED tests/e2e/test_server.py::test_serves - AssertionError",
+            ]
+        )
+
+        assert failure_summary(output).endswith(
+            "E         address already in use\n\ntests/processes.py:208: AssertionError"
+        )
+
     def test_without_pytest_output_there_is_no_summary(self) -> None:
         assert failure_summary("make: *** [Makefile:3: lint] Error 1\n") == ""
 

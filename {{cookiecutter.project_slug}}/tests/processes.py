@@ -236,9 +236,16 @@ def broker_url(service_urls: ServiceUrls) -> str:
 
 
 def delete_queue(url: str, queue: str) -> None:
-    """Remove a test's queue and anything left in it."""
-    from kombu import Connection, Queue
+    """Remove a test's queue, its binding and exchange, and any task left in it."""
+    from kombu import Connection, Exchange, Queue
 
     with Connection(url, connect_timeout=5) as connection:
-        Queue(queue).bind(connection.default_channel).delete()
+        channel = connection.default_channel
+        # Celery's default exchange is named after the queue. Declaring first tells this channel
+        # the binding, so deleting removes it too (on Redis a binding is a key of its own).
+        exchange = Exchange(queue, type="direct").bind(channel)
+        bound = Queue(queue, exchange, routing_key=queue).bind(channel)
+        bound.declare()
+        bound.delete()
+        exchange.delete()
 {%- endif %}
