@@ -32,7 +32,8 @@ class Feature:
 
     option: str
     enabled: frozenset[str]
-    # Relative to the project root; `{slug}` is the package name; globs allowed.
+    # Relative to the project root; `{slug}` is the package name; globs allowed. Each must match
+    # a file of the template (tests/test_hooks.py checks it), so the list never promises more.
     paths: tuple[str, ...] = ()
     # Distribution names dropped from pyproject.toml's dependency lists.
     dependencies: tuple[str, ...] = ()
@@ -49,8 +50,6 @@ MANIFEST = (
         paths=(
             "src/{slug}/tasks",
             "src/{slug}/worker.py",
-            "tests/unit/tasks",
-            "tests/integration/tasks",
             "tests/e2e/test_worker.py",
         ),
         dependencies=("celery", "celery-types"),
@@ -122,7 +121,8 @@ def disabled(answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST)
 def remove_paths(root: Path, patterns: Iterable[str]) -> list[Path]:
     """Delete what `patterns` match under `root`; return what was deleted.
 
-    A pattern matching nothing is not an error: a feature may not ship every file it could own.
+    A pattern matching nothing here is not an error (an earlier pattern may have removed it); that
+    every pattern matches something in the template is checked by the template's tests.
     """
     removed: list[Path] = []
     for pattern in patterns:
@@ -292,13 +292,23 @@ def normalise_line_endings(root: Path) -> None:
             script.write_bytes(content.replace(b"\r\n", b"\n"))
 
 
-def next_steps(root: Path) -> str:
+def test_services(answers: Mapping[str, str]) -> str:
+    """The services the generated test suite needs, in words."""
+    services = ["PostgreSQL"]
+    if answers["use_redis"] == "y":
+        services.append("Redis")
+    elif answers["use_celery"] == "y":
+        services.append("RabbitMQ")
+    return " and ".join(services)
+
+
+def next_steps(root: Path, answers: Mapping[str, str]) -> str:
     return (
         f"\nCreated {root.name} in {root}.\n\n"
         "Next steps:\n"
         f"  cd {root.name}\n"
         "  make dev    # serves http://127.0.0.1:8000/docs on SQLite, no services needed\n"
-        "  make test   # the whole suite, on real PostgreSQL and Redis (see README.md)\n"
+        f"  make test   # the whole suite, on real {test_services(answers)} (see README.md)\n"
     )
 
 
@@ -308,7 +318,7 @@ def main() -> int:
     prune(root, answers)
     write_env(root)
     normalise_line_endings(root)
-    print(next_steps(root))
+    print(next_steps(root, answers))
     return 0
 
 

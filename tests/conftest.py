@@ -2,7 +2,12 @@
 
 Services: PostgreSQL, Redis and RabbitMQ come from TEST_DATABASE_URL, TEST_REDIS_URL and
 TEST_AMQP_URL, else from the local defaults; when those are unreachable and Docker is available,
-testcontainers starts them; otherwise the run stops at once and says how to provide them.
+testcontainers starts them; otherwise every test that needs them fails at once, saying how to
+provide them. Only the tests that use the `services` fixture look for them: the others (`make
+test-unit`, tier A) run without any service.
+
+Names this run gives to what it creates in those services (databases, queues, the baked suites'
+own names) start with TEST_NAMESPACE, set here once per run unless the caller chose one.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,14 @@ import pytest
 from cookiecutter.main import cookiecutter
 from filelock import FileLock
 
-from tests.support import TEMPLATE_DIR, Bake, Services, child_environment, run
+from tests.support import (
+    TEMPLATE_DIR,
+    Bake,
+    Services,
+    child_environment,
+    run,
+    services_unavailable_message,
+)
 
 
 @dataclass(frozen=True)
@@ -109,9 +122,13 @@ def _start_container(config: pytest.Config, service: Service) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Under xdist only the controller checks; workers inherit the environment it settles.
-    if hasattr(config, "workerinput"):
-        return
+    # The controller chooses the run's namespace; xdist workers inherit it with the environment.
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault("TEST_NAMESPACE", f"tpl_{uuid.uuid4().hex[:6]}")
+
+
+def resolve_services(config: pytest.Config) -> None:
+    """Fill TEST_*_URL in: the variable, the local default, or a container; else fail at once."""
     missing: list[Service] = []
     for service in SERVICES:
         url = os.environ.setdefault(service.variable, service.default)
@@ -120,13 +137,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not missing:
         return
     if not _docker_available():
-        unreachable = ", ".join(f"{s.variable}={os.environ[s.variable]}" for s in missing)
-        pytest.exit(
-            f"services unreachable and Docker unavailable: {unreachable}. Point "
-            "TEST_DATABASE_URL, TEST_REDIS_URL and TEST_AMQP_URL at running PostgreSQL, Redis "
-            "and RabbitMQ, or start them with `docker compose up -d` in the template folder.",
-            returncode=pytest.ExitCode.USAGE_ERROR,
-        )
+        unreachable = {s.variable: os.environ[s.variable] for s in missing}
+        pytest.fail(services_unavailable_message(unreachable), pytrace=False)
     for service in missing:
         os.environ[service.variable] = _start_container(config, service)
 
@@ -145,7 +157,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def services() -> Services:
+def services(pytestconfig: pytest.Config) -> Services:
+    """PostgreSQL, Redis and RabbitMQ for this xdist worker; looked for only when a test asks."""
+    resolve_services(pytestconfig)
     return Services.from_environment()
 
 

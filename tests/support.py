@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,11 @@ from psycopg import sql
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_TAIL_LINES = 80
+# After the failing tests and the first failure, a shorter tail is enough context.
+SUMMARY_TAIL_LINES = 30
+
+# The one instruction for missing services; the README gives the same command.
+START_SERVICES = "docker compose up -d postgres redis rabbitmq"
 
 # The `bake` fixture: bake(**extra_context) -> the baked project's folder.
 Bake = Callable[..., Path]
@@ -32,20 +38,27 @@ class Services:
     database_url: str
     redis_url: str
     amqp_url: str
+    # Starts every name this run creates in the services (TEST_NAMESPACE, see conftest.py).
+    namespace: str
 
     @classmethod
     def from_environment(cls) -> Services:
-        # The session start-up check (conftest.py) has filled these in or stopped the run.
+        # The `services` fixture (conftest.py) has filled these in or failed the test.
         return cls(
             database_url=os.environ["TEST_DATABASE_URL"],
             redis_url=os.environ["TEST_REDIS_URL"],
             amqp_url=os.environ["TEST_AMQP_URL"],
+            namespace=os.environ["TEST_NAMESPACE"],
         )
 
-    def redis_database(self, index: int) -> str:
-        """The Redis URL with database `index`, so that concurrent users never share keys."""
-        parts = urlsplit(self.redis_url)
-        return urlunsplit(parts._replace(path=f"/{index}"))
+
+def services_unavailable_message(unreachable: Mapping[str, str]) -> str:
+    listing = ", ".join(f"{variable}={url}" for variable, url in unreachable.items())
+    return (
+        f"services unreachable and Docker unavailable: {listing}. Point TEST_DATABASE_URL, "
+        "TEST_REDIS_URL and TEST_AMQP_URL at running PostgreSQL, Redis and RabbitMQ, or run "
+        f"`{START_SERVICES}` in the template folder."
+    )
 
 
 def child_environment(**overrides: str) -> dict[str, str]:
@@ -71,6 +84,43 @@ def child_environment(**overrides: str) -> dict[str, str]:
 
 def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+def failure_summary(output: str) -> str:
+    """A failed pytest run in brief: the failing tests' names, then the first failure.
+
+    Read from pytest's short summary (`FAILED …` / `ERROR …` lines, from `-ra`) and its first
+    `E   ` block with the source line before it and the location after it. Empty when the output
+    has neither (not a pytest run).
+    """
+    lines = output.splitlines()
+    failing = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    first: list[str] = []
+    start = next((i for i, line in enumerate(lines) if line.startswith("E   ")), None)
+    if start is not None:
+        end = start
+        while end < len(lines) and (lines[end] == "E" or lines[end].startswith("E ")):
+            end += 1
+        # The location (`tests/x.py:12: AssertionError`) follows after a blank line.
+        while end < len(lines) and not lines[end].strip():
+            end += 1
+        begin = start - 1 if start > 0 and lines[start - 1].startswith(">") else start
+        first = lines[begin : end + 1]
+    if not failing and not first:
+        return ""
+    parts = []
+    if failing:
+        parts.append("failing tests:\n" + "\n".join(failing))
+    if first:
+        parts.append("first failure:\n" + "\n".join(first))
+    return "\n\n".join(parts)
+
+
+def failure_report(output: str) -> str:
+    summary = failure_summary(output)
+    if not summary:
+        return tail(output)
+    return f"{summary}\n\nlast {SUMMARY_TAIL_LINES} lines:\n{tail(output, SUMMARY_TAIL_LINES)}"
 
 
 def run(
@@ -100,7 +150,7 @@ def run(
     if completed.returncode != 0:
         raise AssertionError(
             f"`{' '.join(command)}` in {cwd} exited {completed.returncode}:\n"
-            f"{tail(completed.stdout)}"
+            f"{failure_report(completed.stdout)}"
         )
     return completed.stdout
 
@@ -175,7 +225,7 @@ def asyncpg_url(url: str) -> str:
 @contextmanager
 def fresh_database(services: Services) -> Iterator[str]:
     """Create an empty PostgreSQL database for one bake; yield its `postgresql://` URL."""
-    name = f"tpl_{uuid.uuid4().hex[:12]}"
+    name = f"{services.namespace}_{uuid.uuid4().hex[:12]}"
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     with psycopg.connect(services.database_url, autocommit=True) as admin:
         admin.execute(statement)
@@ -186,3 +236,57 @@ def fresh_database(services: Services) -> Iterator[str]:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         with psycopg.connect(services.database_url, autocommit=True) as admin:
             admin.execute(drop)
+
+
+# What a README names that must exist in the project beside it. A path is an inline code span, or
+# a word in a code block, that starts with one of these folders; placeholders (`<resource>`),
+# globs and elisions are not checked. In a code block, a line such as `src/pkg/` opens a tree whose
+# indented entries (`  api/   routers`) are checked below it.
+README_TOP_FOLDERS = ("src/", "tests/", "deploy/", ".github/")
+NOT_A_PATH = re.compile(r"[<>*{}…]|\.\.\.")
+MAKE_TARGET = re.compile(r"\bmake ([a-z][\w-]*)")
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+MAKEFILE_TARGET = re.compile(r"^([a-z][\w-]*):", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ReadmeReferences:
+    make_targets: frozenset[str]
+    paths: frozenset[str]
+
+
+def readme_references(readme: str) -> ReadmeReferences:
+    """The `make` targets and the project paths a README names in code (see README_TOP_FOLDERS)."""
+    targets: set[str] = set()
+    paths: set[str] = set()
+    in_block = False
+    tree: str | None = None
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            in_block, tree = not in_block, None
+            continue
+        for span in [line] if in_block else INLINE_CODE.findall(line):
+            targets.update(MAKE_TARGET.findall(span))
+            paths.update(
+                word
+                for word in span.split()
+                if word.startswith(README_TOP_FOLDERS) and not NOT_A_PATH.search(word)
+            )
+        if not in_block or not line.strip():
+            continue
+        first = line.split()[0]
+        if not line[0].isspace():
+            opens_tree = first.endswith("/") and first.startswith(README_TOP_FOLDERS)
+            tree = first if opens_tree and not NOT_A_PATH.search(first) else None
+        elif tree is not None and (first.endswith("/") or "." in first):
+            paths.add(tree + first)
+    return ReadmeReferences(frozenset(targets), frozenset(paths))
+
+
+def readme_problems(project: Path) -> list[str]:
+    """Every `make` target and path the project's README names but the project lacks."""
+    references = readme_references((project / "README.md").read_text(encoding="utf-8"))
+    defined = set(MAKEFILE_TARGET.findall((project / "Makefile").read_text(encoding="utf-8")))
+    problems = [f"make {target}" for target in sorted(references.make_targets - defined)]
+    problems += [path for path in sorted(references.paths) if not (project / path).exists()]
+    return problems

@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from tests.support import TEMPLATE_DIR, Bake, child_environment, run
+from tests.support import TEMPLATE_DIR, Bake, child_environment, readme_problems, run
 from tests.test_hooks import load_hook
+
+DEFAULTS: dict[str, str] = {
+    key: value[0] if isinstance(value, list) else value
+    for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if not key.startswith("_")
+}
 
 OPTIONS: dict[str, list[str]] = {
     key: value
     for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
     if isinstance(value, list)
 }
+
+
+UNICODE_NAME = "Café Ünïcode & Co's <Shop>"
 
 
 def _combinations() -> list[dict[str, str]]:
@@ -36,6 +48,8 @@ def _combinations() -> list[dict[str, str]]:
     # A name whose derived slug differs from the default, and an explicit slug.
     combinations += [
         {"project_name": "Acme Billing-API"},
+        # Non-ASCII letters, punctuation and markup: a transliterated slug, text that stays text.
+        {"project_name": UNICODE_NAME},
         {"project_name": "Order Desk", "project_slug": "orders"},
         # The longest slug the pre-generation hook accepts must still format within 100 columns.
         {"project_slug": "s" * 32},
@@ -60,6 +74,14 @@ UNSUPPORTED_ANSWERS = [
 def _id(combination: dict[str, str]) -> str:
     return "-".join(f"{key}:{value}" for key, value in combination.items()) or "defaults"
 
+
+@pytest.fixture(scope="module")
+def post_gen() -> ModuleType:
+    return load_hook("post_gen_project")
+
+
+# Cookiecutter's last line after a refused answer.
+REFUSAL_FOOTER = "Hook script failed (exit status: 1)"
 
 # A cookiecutter variable or a Jinja statement left in the output.
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter\.|\{%")
@@ -94,6 +116,20 @@ def test_renders_completely(bake: Bake, combination: dict[str, str]) -> None:
         if UNRENDERED.search(line) or (path.suffix not in OWN_TEMPLATING and BRACES.search(line))
     ]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)
+def test_readme_describes_this_bake(
+    bake: Bake, post_gen: ModuleType, combination: dict[str, str]
+) -> None:
+    """The README names only `make` targets and paths this bake has, and its own services."""
+    project = bake(**combination)
+    answers = {**DEFAULTS, **combination}
+
+    assert readme_problems(project) == []
+    readme = (project / "README.md").read_text()
+    assert f"on real {post_gen.test_services(answers)}" in readme
+    assert ("`make worker`" in readme) == (answers["use_celery"] == "y")
 
 
 @pytest.mark.parametrize("combination", SUPPORTED_COMBINATIONS, ids=_id)
@@ -139,7 +175,6 @@ class TestOptionEffects:
     def test_without_redis(self, bake: Bake) -> None:
         project = bake(use_redis="n")
 
-        assert not (project / "src" / project.name / "core" / "redis.py").exists()
         assert "redis" not in _dependencies(project)
         assert "celery" in _dependencies(project)
 
@@ -178,6 +213,13 @@ class TestOptionEffects:
 
         assert project.name == "acme_billing_api"
         assert (project / "src" / "acme_billing_api" / "__init__.py").is_file()
+
+    def test_derived_slug_is_ascii_without_punctuation(self, bake: Bake) -> None:
+        project = bake(project_name=UNICODE_NAME)
+
+        assert project.name == "cafe_unicode_cos_shop"
+        config = (project / "src" / project.name / "core" / "config.py").read_text()
+        assert f'project_name: str = "{UNICODE_NAME}"' in config
 
 
 class TestGeneratedFiles:
@@ -247,3 +289,42 @@ class TestOptionLogicIsConfined:
                 text = (project / relative.format(slug=slug)).read_text(encoding="utf-8")
                 stripped = [candidate.strip() for candidate in text.splitlines()]
                 assert stripped.count(line.format(slug=slug)) == 1, (relative, line)
+
+
+def test_refusal_is_one_line_on_the_command_line(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """What a user sees when an answer is refused: the reason, then cookiecutter's own line."""
+    refused = subprocess.run(
+        [
+            sys.executable, "-m", "cookiecutter", "--no-input", "--config-file",
+            str(cookiecutter_config), "--output-dir", str(tmp_path), str(TEMPLATE_DIR),
+            "project_slug=class",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == ["error: project_slug 'class' is a Python keyword"]
+    # Printed by cookiecutter's command line for any failed hook; the README quotes it.
+    assert refused.stdout.splitlines() == [REFUSAL_FOOTER]
+    assert REFUSAL_FOOTER in (TEMPLATE_DIR / "README.md").read_text()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_readme_generation_commands_are_real(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """The README's `uvx cookiecutter` forms carry no placeholder, and the git form bakes."""
+    readme = (TEMPLATE_DIR / "README.md").read_text()
+    commands = re.findall(r"^uvx cookiecutter (\S+)", readme, flags=re.MULTILINE)
+
+    assert "path/to/checkout" in commands
+    assert "git+file:///absolute/path/to/checkout" in commands
+    assert "OWNER/REPO" not in readme
+    # The git form clones the committed template, as a user's `uvx cookiecutter` would.
+    project = cookiecutter(
+        f"git+file://{TEMPLATE_DIR}",
+        no_input=True,
+        output_dir=str(tmp_path),
+        config_file=str(cookiecutter_config),
+    )
+    assert (Path(project) / "pyproject.toml").is_file()

@@ -1,28 +1,31 @@
 """Tier B: a few full combinations install, lint, migrate and pass their own test suites.
 
 Each bake gets its own virtualenv (uv's shared cache makes that cheap), fresh PostgreSQL
-databases and its own Redis database number. The suites run one after another on one xdist
-worker: each already spreads over every core.
+databases, and a TEST_NAMESPACE of its own under this run's, which names everything its suite
+creates in the shared services. The suites run one after another on one xdist worker: each
+already spreads over every core.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
 from tests.support import Bake, Services, asyncpg_url, child_environment, fresh_database, run
 
 COMBINATIONS = [
-    pytest.param({}, 1, id="defaults"),
-    pytest.param({"use_redis": "n"}, 2, id="celery-on-rabbitmq"),
-    pytest.param({"use_celery": "n", "include_example_domain": "n"}, 3, id="minimal"),
+    pytest.param({}, id="defaults"),
+    pytest.param({"use_redis": "n"}, id="celery-on-rabbitmq"),
+    pytest.param({"use_celery": "n", "include_example_domain": "n"}, id="minimal"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("baked-suites")
-@pytest.mark.parametrize(("combination", "redis_db"), COMBINATIONS)
+@pytest.mark.parametrize("combination", COMBINATIONS)
 def test_baked_project_passes_its_own_checks(
-    bake: Bake, services: Services, combination: dict[str, str], redis_db: int
+    bake: Bake, services: Services, combination: dict[str, str]
 ) -> None:
     project = bake(**combination)
     slug = project.name
@@ -39,7 +42,8 @@ def test_baked_project_passes_its_own_checks(
     with fresh_database(services) as test_database_url:
         env = child_environment(
             TEST_DATABASE_URL=test_database_url,
-            TEST_REDIS_URL=services.redis_database(redis_db),
+            TEST_REDIS_URL=services.redis_url,
             TEST_AMQP_URL=services.amqp_url,
+            TEST_NAMESPACE=f"{services.namespace}_{uuid.uuid4().hex[:4]}",
         )
         run(["make", "test"], cwd=project, env=env, timeout=1200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import stat
 import sys
 from pathlib import Path
@@ -11,6 +12,12 @@ from types import ModuleType
 
 import pytest
 
+from local_extensions import (
+    MAX_SLUG_LENGTH,
+    HookRefusalFilter,
+    package_slug,
+    quiet_hook_refusals,
+)
 from tests.support import TEMPLATE_DIR
 
 VALID_ANSWERS = {
@@ -48,6 +55,66 @@ def pre_gen() -> ModuleType:
 @pytest.fixture(scope="module")
 def post_gen() -> ModuleType:
     return load_hook("post_gen_project")
+
+
+class TestPackageSlug:
+    """The default `project_slug`, derived from the name by cookiecutter.json's Jinja filter."""
+
+    @pytest.mark.parametrize(
+        ("name", "slug"),
+        [
+            ("My Service", "my_service"),
+            ("Acme Billing-API", "acme_billing_api"),
+            ("Café Ünïcode & Co's <Shop>", "cafe_unicode_cos_shop"),
+            ("Straße Δelta", "strasse_delta"),
+            ("  --Order   Desk--  ", "order_desk"),
+            ("Bob\u2019s Bikes", "bobs_bikes"),
+            ("already_snake_case", "already_snake_case"),
+        ],
+    )
+    def test_transliterates_and_drops_punctuation(self, name: str, slug: str) -> None:
+        assert package_slug(name) == slug
+
+    def test_is_short_enough_for_the_hook(self, pre_gen: ModuleType) -> None:
+        slug = package_slug("A very long name for the service that runs the whole platform")
+
+        assert slug == "a_very_long_name_for_the_service"
+        assert pre_gen.slug_problem(slug) is None
+        assert MAX_SLUG_LENGTH == pre_gen.MAX_SLUG_LENGTH
+
+    def test_cookiecutter_json_derives_the_slug_with_it(self) -> None:
+        config = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+
+        assert "local_extensions.TemplateExtension" in config["_extensions"]
+        assert "package_slug" in config["project_slug"]
+
+
+class TestHookRefusalFilter:
+    """Cookiecutter logs a traceback when the pre-generation hook refuses; the filter drops it."""
+
+    def record(self, hook: str) -> logging.LogRecord:
+        return logging.LogRecord(
+            "cookiecutter.hooks",
+            logging.ERROR,
+            __file__,
+            1,
+            "Stopping generation because %s hook script didn't exit successfully",
+            (hook,),
+            None,
+        )
+
+    def test_drops_the_pre_generation_refusal(self) -> None:
+        assert not HookRefusalFilter().filter(self.record("pre_gen_project"))
+
+    def test_keeps_a_post_generation_failure(self) -> None:
+        assert HookRefusalFilter().filter(self.record("post_gen_project"))
+
+    def test_is_installed_once(self) -> None:
+        logger = logging.getLogger("tests.quiet")
+        quiet_hook_refusals(logger)
+        quiet_hook_refusals(logger)
+
+        assert len(logger.filters) == 1
 
 
 class TestValidate:
@@ -127,6 +194,21 @@ class TestValidate:
 
     def test_every_combination_is_supported_today(self, pre_gen: ModuleType) -> None:
         assert pre_gen.UNSUPPORTED_COMBINATIONS == ()
+
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+
+
+def test_manifest_paths_exist_in_the_template(post_gen: ModuleType) -> None:
+    """Every path the hook prunes is a file or folder the template ships: no dead promises."""
+    unmatched = [
+        pattern
+        for feature in post_gen.MANIFEST
+        for pattern in feature.paths
+        if not list(PROJECT_TEMPLATE.glob(pattern.format(slug="{{cookiecutter.project_slug}}")))
+    ]
+
+    assert unmatched == []
 
 
 def test_manifest_names_real_options_and_choices(post_gen: ModuleType) -> None:
@@ -369,3 +451,22 @@ class TestRemoveLine:
             post_gen.remove_line(self.MODULE, "import nothing")
         with pytest.raises(LookupError, match="found it 2 times"):
             post_gen.remove_line(self.MODULE + "from a import b\n", "from a import b")
+
+
+@pytest.mark.parametrize(
+    ("use_celery", "use_redis", "services"),
+    [
+        ("y", "y", "PostgreSQL and Redis"),
+        ("y", "n", "PostgreSQL and RabbitMQ"),
+        ("n", "y", "PostgreSQL and Redis"),
+        ("n", "n", "PostgreSQL"),
+    ],
+)
+def test_next_steps_name_the_services_the_tests_need(
+    post_gen: ModuleType, use_celery: str, use_redis: str, services: str
+) -> None:
+    answers = {**VALID_ANSWERS, "use_celery": use_celery, "use_redis": use_redis}
+
+    steps = post_gen.next_steps(Path("order_desk"), answers)
+
+    assert f"make test   # the whole suite, on real {services} (see README.md)" in steps

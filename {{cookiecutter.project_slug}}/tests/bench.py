@@ -503,14 +503,14 @@ def run(options: Options) -> int:
     # Imported here so the server and load processes do not load pytest and the test fixtures.
     from tests.conftest import create_database, drop_database
     from tests.processes import CLI, free_port, service_env
-    from tests.services import ServicesUnavailableError, resolve
+    from tests.services import ServicesUnavailableError, namespace, resolve
 
     try:
         urls = resolve(REQUIRED_SERVICES)
     except ServicesUnavailableError as exc:
         raise BenchError(str(exc)) from None
     load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    name = f"{SLUG}_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{SLUG}_{namespace()}_bench_{uuid.uuid4().hex[:6]}"
     secret_key = secrets.token_hex(32)
     workdir = Path(tempfile.mkdtemp(prefix=f"{SLUG}-bench-"))
     progress(f"creating database {name}")

@@ -29,23 +29,20 @@ from {{ cookiecutter.project_slug }}.db.session import (
 )
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.factories import RecordingPublisher
-from tests.services import ServicesUnavailableError, ServiceUrls, resolve
+from tests.services import ServicesUnavailableError, ServiceUrls, namespace, resolve
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 # Only what this project uses: a missing service it never talks to must not stop the run.
 REQUIRED_SERVICES = ("TEST_DATABASE_URL",{% if cookiecutter.use_redis == 'y' %} "TEST_REDIS_URL"{% elif cookiecutter.use_celery == 'y' %} "TEST_AMQP_URL"{% endif %})
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    try:
-        resolve(REQUIRED_SERVICES)
-    except ServicesUnavailableError as exc:
-        pytest.exit(str(exc), returncode=3)
-
-
 @pytest.fixture(scope="session")
 def service_urls() -> ServiceUrls:
-    return resolve(REQUIRED_SERVICES)
+    """Checked only by the tests that use a service, so `make test-unit` runs without them."""
+    try:
+        return resolve(REQUIRED_SERVICES)
+    except ServicesUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -77,7 +74,7 @@ async def drop_database(admin_url: str, name: str) -> None:
 async def database_url(service_urls: ServiceUrls) -> AsyncIterator[str]:
     """A database of its own for this test process, removed afterwards."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"{{ cookiecutter.project_slug }}_test_{worker}_{uuid.uuid4().hex[:8]}"
+    name = f"{{ cookiecutter.project_slug }}_{namespace()}_{worker}_{uuid.uuid4().hex[:6]}"
     url = await create_database(service_urls.database, name)
     yield url
     await drop_database(service_urls.database, name)

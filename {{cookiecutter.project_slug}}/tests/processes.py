@@ -27,7 +27,7 @@ from alembic.script import ScriptDirectory
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db import migrate
 from tests.conftest import SECRET_KEY, asyncpg_dsn, create_database, drop_database, make_settings
-from tests.services import ServiceUrls
+from tests.services import ServiceUrls, namespace
 
 SLUG = "{{ cookiecutter.project_slug }}"
 CLI: tuple[str, ...] = (sys.executable, "-m", SLUG)
@@ -100,7 +100,7 @@ async def run_cli(
 
 
 def database_name() -> str:
-    return f"{SLUG}_t_{uuid.uuid4().hex[:12]}"
+    return f"{SLUG}_{namespace()}_{uuid.uuid4().hex[:8]}"
 
 
 @asynccontextmanager
@@ -220,27 +220,32 @@ def server_env(database_url: str, service_urls: ServiceUrls) -> dict[str, str]:
 {%- if cookiecutter.use_celery == 'y' %}
         CELERY_BROKER_URL=broker_url(service_urls),
         # A queue of its own: other runs sharing the broker never take this test's tasks.
-        CELERY_QUEUE=f"{SLUG}-test-{uuid.uuid4().hex[:12]}",
+        CELERY_QUEUE=f"{SLUG}-{namespace()}-{uuid.uuid4().hex[:8]}",
 {%- endif %}
     )
 {%- if cookiecutter.use_celery == 'y' %}
 
 
 def broker_url(service_urls: ServiceUrls) -> str:
-    """The end-to-end tests' Celery broker, apart from anything a developer runs locally."""
+    """The end-to-end tests' Celery broker: kept apart by its queue name, not a database number."""
 {%- if cookiecutter.use_redis == 'y' %}
-    from urllib.parse import urlsplit
-
-    return urlsplit(service_urls.redis)._replace(path="/15").geturl()
+    return service_urls.redis
 {%- else %}
     return service_urls.amqp
 {%- endif %}
 
 
 def delete_queue(url: str, queue: str) -> None:
-    """Remove a test's queue and anything left in it."""
-    from kombu import Connection, Queue
+    """Remove a test's queue, its binding and exchange, and any task left in it."""
+    from kombu import Connection, Exchange, Queue
 
     with Connection(url, connect_timeout=5) as connection:
-        Queue(queue).bind(connection.default_channel).delete()
+        channel = connection.default_channel
+        # Celery's default exchange is named after the queue. Declaring first tells this channel
+        # the binding, so deleting removes it too (on Redis a binding is a key of its own).
+        exchange = Exchange(queue, type="direct").bind(channel)
+        bound = Queue(queue, exchange, routing_key=queue).bind(channel)
+        bound.declare()
+        bound.delete()
+        exchange.delete()
 {%- endif %}

@@ -1,15 +1,22 @@
 """Where the test suite finds PostgreSQL, Redis and the broker.
 
 Order: TEST_* variables, then the local defaults, then testcontainers when Docker runs. When none
-works the run stops at once with a message that says what to set; it never skips.
+works, every test that needs the service fails at once with a message that says what to set; it
+never skips. Tests that need no service (`make test-unit`) do not look for them.
+
+Everything a run creates in those shared services (databases, Celery queues, Redis keys) carries
+`namespace()`, so two checkouts, CI jobs or a developer's own data on one server never collide;
+TEST_NAMESPACE moves it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,6 +26,24 @@ DEFAULTS = {
     "TEST_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672//",
 }
 DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379, "amqp": 5672}
+# What to do when a service is missing; the README says the same.
+HOW_TO_PROVIDE = (
+    "Point them at running services, or start Docker and the tests start what is missing "
+    "with testcontainers."
+)
+# Keeps `<slug>_<namespace>_<worker>_<id>` within PostgreSQL's 63-byte identifiers.
+NAMESPACE_LENGTH = 16
+_PROCESS_NAMESPACE = f"t{uuid.uuid4().hex[:7]}"
+
+
+def namespace() -> str:
+    """This run's prefix for names in shared services: TEST_NAMESPACE, else random per process.
+
+    Lower-cased, with anything but letters, digits and `_` replaced, so it fits a database name,
+    a queue name and a Redis key alike.
+    """
+    chosen = os.environ.get("TEST_NAMESPACE") or _PROCESS_NAMESPACE
+    return re.sub(r"[^a-z0-9_]", "_", chosen.lower())[:NAMESPACE_LENGTH]
 
 
 class ServicesUnavailableError(RuntimeError):
@@ -78,10 +103,7 @@ def resolve(required: tuple[str, ...]) -> ServiceUrls:
         missing = []
     if missing:
         listing = ", ".join(f"{name}={urls[name]}" for name in missing)
-        raise ServicesUnavailableError(
-            f"cannot reach {listing}. Set {', '.join(missing)} to running services, "
-            "or start them with `docker compose up -d` (Docker also lets the tests start them)."
-        )
+        raise ServicesUnavailableError(f"cannot reach {listing}. {HOW_TO_PROVIDE}")
     for name, url in urls.items():
         os.environ[name] = url  # xdist workers and subprocesses inherit the resolved URLs
     return ServiceUrls(

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from kombu import Connection, Exchange, Queue
+{%- if cookiecutter.use_redis == 'y' %}
+from redis import Redis
+{%- endif %}
 
 from tests.factories import PASSWORD, unique_email
 from tests.processes import (
@@ -21,7 +26,7 @@ from tests.processes import (
     server_env,
     started_process,
 )
-from tests.services import ServiceUrls
+from tests.services import ServiceUrls, namespace
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +108,26 @@ def test_worker_runs_the_follow_up_tasks(
 
     # Celery's warm shutdown on SIGTERM finishes the current task and exits cleanly.
     assert worker_exit == 0, worker.log()
+
+
+def test_delete_queue_leaves_nothing_in_the_broker(service_urls: ServiceUrls) -> None:
+    """What the end-to-end tests use to clean up: no message, queue or binding survives it."""
+    url = broker_url(service_urls)
+    name = f"{SLUG}-{namespace()}-{uuid.uuid4().hex[:8]}"
+    exchange = Exchange(name, type="direct")
+    with Connection(url, connect_timeout=5) as connection:
+        queue = Queue(name, exchange, routing_key=name)
+        connection.Producer().publish(
+            {"left": "behind"}, exchange=exchange, routing_key=name, declare=[queue]
+        )
+
+    delete_queue(url, name)
+{% if cookiecutter.use_redis == 'y' %}
+    assert list(Redis.from_url(url).scan_iter(match=f"*{name}*")) == []
+{%- else %}
+    with (
+        Connection(url, connect_timeout=5) as connection,
+        pytest.raises(connection.channel_errors),
+    ):
+        Queue(name).bind(connection.default_channel).queue_declare(passive=True)
+{%- endif %}

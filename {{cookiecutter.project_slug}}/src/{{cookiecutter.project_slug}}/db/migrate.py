@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+import re
+import shutil
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -77,8 +81,54 @@ def alembic_config(
     config = Config()
     config.set_main_option("script_location", script_location)
     config.set_main_option("version_table", version_table)
+    # New files are named after their id alone: `0003_add_x.py` (see next_revision_id).
+    config.set_main_option("file_template", "%%(rev)s")
+    configure_formatting(config)
     config.attributes["connection"] = connection
     return config
+
+
+def configure_formatting(config: Config) -> None:
+    """Run ruff on every revision Alembic writes, so `make lint` stays clean after `db revision`.
+
+    Ruff is a development tool: where it is not installed (a production image) nothing is run.
+    """
+    beside_python = Path(sys.executable).with_name("ruff")
+    ruff = str(beside_python) if beside_python.is_file() else shutil.which("ruff")
+    if ruff is None:
+        return
+    hooks = {
+        # Fix first (unused imports of an empty revision, import order), then format.
+        "ruff_fix": "check --fix --quiet REVISION_SCRIPT_FILENAME",
+        "ruff_format": "format --quiet REVISION_SCRIPT_FILENAME",
+    }
+    config.set_section_option("post_write_hooks", "hooks", ", ".join(hooks))
+    for name, options in hooks.items():
+        config.set_section_option("post_write_hooks", f"{name}.type", "exec")
+        # Config values are interpolated: a `%` in the path must be doubled.
+        config.set_section_option("post_write_hooks", f"{name}.executable", ruff.replace("%", "%%"))
+        config.set_section_option("post_write_hooks", f"{name}.options", options)
+
+
+# The shipped revisions are numbered (`0001_users`); new ones continue the sequence.
+NUMBERED_REVISION = re.compile(r"(\d{4})_")
+SLUG_LENGTH = 40
+
+
+def next_revision_id(script: ScriptDirectory, message: str) -> str:
+    """`0003_add_x_column` for "Add x column" after `0002_…`: sequential, readable, unique."""
+    numbers = [
+        int(match[1])
+        for script_revision in script.walk_revisions()
+        if (match := NUMBERED_REVISION.match(script_revision.revision))
+    ]
+    words = re.sub(r"[^a-z0-9]+", "_", message.lower())[:SLUG_LENGTH].strip("_")
+    return f"{max(numbers, default=0) + 1:04d}_{words or 'revision'}"
+
+
+def write_revision(config: Config, message: str, *, autogenerate: bool) -> None:
+    rev_id = next_revision_id(ScriptDirectory.from_config(config), message)
+    command.revision(config, message=message, autogenerate=autogenerate, rev_id=rev_id)
 
 
 def context_options(config: Config, connection: Connection) -> dict[str, Any]:
@@ -270,8 +320,7 @@ async def history(settings: Settings) -> None:
 
 async def revision(settings: Settings, message: str, *, autogenerate: bool) -> None:
     await run_locked(
-        settings,
-        lambda config: command.revision(config, message=message, autogenerate=autogenerate),
+        settings, lambda config: write_revision(config, message, autogenerate=autogenerate)
     )
 
 
