@@ -31,7 +31,11 @@ from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging, get_logger
-from {{ cookiecutter.project_slug }}.core.rate_limit import RateLimiter, parse_rules
+from {{ cookiecutter.project_slug }}.core.rate_limit import (
+    InMemoryRateLimitStore,
+    RateLimiter,
+    parse_rules,
+)
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
@@ -70,6 +74,11 @@ def create_app(
                 environment=settings.environment,
                 database=container.engine.url.get_backend_name(),
             )
+            if isinstance(container.rate_limiter.store, InMemoryRateLimitStore):
+                log.warning(
+                    "rate limits are per process",
+                    detail="no REDIS_URL: each worker process admits up to the full limit",
+                )
             yield AppState(container=container)
         log.info("stopped")
 

@@ -242,10 +242,6 @@ class InMemoryRateLimitStore:
         self._wall_clock = wall_clock
         # Checks from worker threads (sync endpoints, tasks) must not interleave.
         self._lock = threading.Lock()
-        log.warning(
-            "rate limits are per process",
-            detail="in-process store: each worker process admits up to the full limit",
-        )
 
     def __len__(self) -> int:
         return len(self._tats)

@@ -7,9 +7,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
+from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
@@ -21,6 +21,8 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
     bucket_key,
     parse_rules,
 )
+from {{ cookiecutter.project_slug }}.main import create_app
+from tests.conftest import make_settings
 
 SECOND = 1_000_000
 
@@ -214,20 +216,21 @@ class TestInMemoryBounds:
         assert len(store) < 100  # a couple of stale buckets go with every check
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    configure_logging("INFO", "json")
+async def test_an_app_without_redis_says_limits_are_per_process() -> None:
+    settings = make_settings(
+        database_url="sqlite+aiosqlite:///:memory:", log_level="INFO", log_format="json"
+    )
+    app = create_app(settings)  # configures logging: capture its output from here on
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     handler.setStream(buffer)
-    yield buffer
-    configure_logging("WARNING", "console")
-
-
-def test_the_in_process_store_says_limits_are_per_process(json_log: io.StringIO) -> None:
-    InMemoryRateLimitStore()
-    events = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    try:
+        async with LifespanManager(app):
+            pass
+    finally:
+        configure_logging("WARNING", "console")
+    events = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert any(e["event"] == "rate limits are per process" for e in events)
 
 

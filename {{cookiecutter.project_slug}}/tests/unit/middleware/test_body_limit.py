@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -89,8 +90,12 @@ class TestInTheService:
 
     @pytest.fixture
     async def service(self) -> AsyncIterator[AsyncClient]:
-        app = create_app(make_settings(max_body_bytes=LIMIT))
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        # The lifespan builds the container; nothing connects until a request needs the database.
+        settings = make_settings(max_body_bytes=LIMIT, database_url="sqlite+aiosqlite:///:memory:")
+        async with (
+            LifespanManager(create_app(settings)) as manager,
+            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
+        ):
             yield client
 
     async def test_declared_length_over_the_limit_is_413(self, service: AsyncClient) -> None:
