@@ -36,11 +36,13 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
     RateLimiter,
     parse_rules,
 )
+from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.middleware.security_headers import SecurityHeadersMiddleware
+from {{ cookiecutter.project_slug }}.middleware.timeout import TimeoutMiddleware
 
 log = get_logger(__name__)
 
@@ -100,8 +102,9 @@ def create_app(
 
     # add_middleware wraps the app built so far, so the last one added runs first. Resulting
     # order, outside in: request context -> metrics -> errors -> security headers -> CORS ->
-    # body-size limit -> rate limit -> gzip.
+    # body-size limit -> auth principal -> rate limit -> timeout -> gzip.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(
         RateLimitMiddleware,
         limiter=_rate_limiter,
@@ -111,6 +114,7 @@ def create_app(
         client_addresses=ClientAddressResolver(settings.trusted_proxies),
         routes=lambda: app.router.routes,
     )
+    app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

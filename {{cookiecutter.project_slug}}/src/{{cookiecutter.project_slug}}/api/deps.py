@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar, cast
 
-import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from {{ cookiecutter.project_slug }}.container import Container
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, PermissionDeniedError
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
+from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
@@ -63,15 +63,16 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=F
 
 async def get_current_user(
     request: Request,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    # Declares the bearer scheme in OpenAPI; the token itself was decoded by the middleware.
+    _: Annotated[str | None, Depends(oauth2_scheme)],
     auth: AuthServiceDep,
 ) -> User:
-    if token is None:
+    credentials = credentials_of(request.scope)
+    if credentials.principal is None:
+        if credentials.token_presented:
+            raise AuthenticationError("the token is invalid or has expired")
         raise AuthenticationError("send a bearer token in the Authorization header")
-    user = await auth.user_from_access_token(token)
-    request.state.user_id = str(user.id)
-    structlog.contextvars.bind_contextvars(user_id=str(user.id))
-    return user
+    return await auth.user_from_claims(credentials.principal.claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

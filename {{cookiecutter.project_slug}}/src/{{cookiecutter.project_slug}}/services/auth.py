@@ -45,6 +45,10 @@ class AuthService:
         claims = security.decode_token(
             token, expected="access", secret_key=self._settings.signing_key
         )
+        return await self.user_from_claims(claims)
+
+    async def user_from_claims(self, claims: security.TokenClaims) -> User:
+        """The active user a verified access token names."""
         try:
             user_id = uuid.UUID(claims.subject)
         except ValueError:
