@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
-from {{ cookiecutter.project_slug }}.api import health, v1
+from {{ cookiecutter.project_slug }}.api import docs, health, v1
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
@@ -41,6 +41,7 @@ from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitM
 from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
+from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
 from {{ cookiecutter.project_slug }}.middleware.security_headers import SecurityHeadersMiddleware
 from {{ cookiecutter.project_slug }}.middleware.timeout import TimeoutMiddleware
 
@@ -89,11 +90,13 @@ def create_app(
         version="{{ cookiecutter.version }}",
         description="{{ cookiecutter.description }}",
         lifespan=lifespan,
-        docs_url="/docs" if settings.show_docs else None,
+        docs_url=None,  # served by api/docs.py, which escapes the title
         redoc_url=None,
         openapi_url="/openapi.json" if settings.show_docs else None,
     )
     app.include_router(health.router)
+    if settings.show_docs:
+        app.include_router(docs.router)
     app.include_router(v1.router)
     app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
@@ -112,7 +115,7 @@ def create_app(
         # The stricter auth rules replace the default ones under their prefix.
         path_rules={"/api/v1/auth/": parse_rules(settings.rate_limit_auth, "auth")},
         client_addresses=ClientAddressResolver(settings.trusted_proxies),
-        routes=lambda: app.router.routes,
+        routes=lambda: flat_routes(app.router.routes),
     )
     app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

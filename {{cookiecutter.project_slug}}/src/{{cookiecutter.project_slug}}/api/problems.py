@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from {{ cookiecutter.project_slug }}.core.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -14,6 +18,7 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     ServiceUnavailableError,
     problem_body,
 )
+from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
 
 
 class ProblemResponse(JSONResponse):
@@ -46,25 +51,52 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
 async def handle_http_exception(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; list every method.
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
     body = problem_body(
         exc.status_code, detail=detail, instance=request.url.path, request_id=_request_id(request)
     )
-    return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return ProblemResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in flat_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
-    errors = [
-        {
-            # ("body", "title") -> "title"; ("query", "page") -> "page"
-            "field": ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0]),
-            "message": error["msg"],
-            "type": error["type"],
-        }
-        for error in exc.errors()
-    ]
+    content_type = request.headers.get("content-type")
+    body_errors = any(error["loc"][:1] == ("body",) for error in exc.errors())
+    if content_type and not _is_json(content_type) and body_errors:
+        # FastAPI hands a non-JSON body to validation as raw bytes; the fault is the type.
+        body = problem_body(
+            415,
+            detail=f"send the body as application/json, not {content_type}",
+            instance=request.url.path,
+            request_id=_request_id(request),
+        )
+        return ProblemResponse(body, status_code=415)
+    errors = [_field_error(error) for error in exc.errors()]
     body = problem_body(
         422,
         detail="the request has invalid fields; see `errors`",
@@ -73,3 +105,17 @@ async def handle_validation_error(request: Request, exc: Exception) -> ProblemRe
         errors=errors,
     )
     return ProblemResponse(body, status_code=422)
+
+
+def _field_error(error: Mapping[str, Any]) -> dict[str, str]:
+    location = tuple(error["loc"])
+    if error["type"] == "json_invalid":
+        # FastAPI puts the character offset where a field name would be.
+        position = f" at character {location[1]}" if len(location) > 1 else ""
+        return {"field": "body", "message": f"{error['msg']}{position}", "type": error["type"]}
+    return {
+        # ("body", "title") -> "title"; ("query", "page") -> "page"
+        "field": ".".join(str(part) for part in location[1:]) or str(location[0]),
+        "message": error["msg"],
+        "type": error["type"],
+    }

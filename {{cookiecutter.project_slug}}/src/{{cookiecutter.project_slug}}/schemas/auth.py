@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
+from {{ cookiecutter.project_slug }}.schemas.base import RequestModel
 
-class LoginRequest(BaseModel):
+
+class LoginRequest(RequestModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
 

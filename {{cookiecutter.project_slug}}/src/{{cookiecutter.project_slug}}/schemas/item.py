@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, UtcDatetime
 
-class ItemCreate(BaseModel):
+
+class ItemCreate(RequestModel):
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class ItemUpdate(BaseModel):
+class ItemUpdate(RequestModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
 
@@ -26,6 +27,6 @@ class ItemRead(BaseModel):
     title: str
     description: str | None
     version: int
-    processed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    processed_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, UtcDatetime
 
-class UserCreate(BaseModel):
+
+class UserCreate(RequestModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
     full_name: str | None = Field(default=None, max_length=200)
@@ -22,5 +23,5 @@ class UserRead(BaseModel):
     full_name: str | None
     role: str
     is_active: bool
-    welcome_email_sent_at: datetime | None
-    created_at: datetime
+    welcome_email_sent_at: UtcDatetime | None
+    created_at: UtcDatetime

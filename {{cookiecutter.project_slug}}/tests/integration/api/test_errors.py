@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+
+from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.main import create_app
+from tests.conftest import make_settings
 
 
 def assert_problem(response_json: dict[str, object], status: int) -> None:
@@ -67,3 +71,56 @@ class TestProblemDetails:
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert "content-security-policy" in response.headers
+
+
+class TestRequestBodies:
+    async def test_405_lists_every_method_of_the_path(self, client: AsyncClient) -> None:
+        response = await client.put("/api/v1/auth/register")
+
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        response = await client.put("/api/v1/users/me")
+        assert response.headers["allow"] == "GET, HEAD"
+
+    async def test_a_non_json_body_is_a_415_problem(self, client: AsyncClient) -> None:
+        response = await client.post(
+            "/api/v1/auth/register",
+            content=b"email=a@example.com",
+            headers={"content-type": "text/plain"},
+        )
+
+        assert response.status_code == 415
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "application/json" in response.json()["detail"]
+
+    async def test_malformed_json_names_the_body_and_the_position(
+        self, client: AsyncClient
+    ) -> None:
+        response = await client.post(
+            "/api/v1/auth/register",
+            content=b'{"email": "a@example.com",}',
+            headers={"content-type": "application/json"},
+        )
+
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert error["field"] == "body"
+        assert "at character 26" in error["message"]
+
+    async def test_unknown_fields_are_refused_by_name(self, client: AsyncClient) -> None:
+        response = await client.post(
+            "/api/v1/auth/register",
+            json={"email": "a@example.com", "password": "x" * 12, "role": "admin"},
+        )
+
+        assert response.status_code == 422
+        assert [error["field"] for error in response.json()["errors"]] == ["role"]
+
+    async def test_docs_page_escapes_the_service_name(self, settings: Settings) -> None:
+        app = create_app(
+            make_settings(database_url=settings.database_url, project_name="Tom & Jerry's <Shop>")
+        )
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+            page = (await client.get("/docs")).text
+
+        assert "<title>Tom &amp; Jerry&#x27;s &lt;Shop&gt; - Swagger UI</title>" in page

@@ -65,3 +65,12 @@ async def test_probes_are_exempt(limited: AsyncClient) -> None:
     statuses = {(await limited.get("/health/live")).status_code for _ in range(10)}
 
     assert statuses == {200}
+
+
+async def test_routes_are_bucketed_by_their_template(limited: AsyncClient) -> None:
+    # Five per route template: the item ids share one bucket, another route has its own.
+    for number in range(5):
+        await limited.get(f"/api/v1/users/{number}")
+
+    assert (await limited.get("/api/v1/users/5")).status_code == 429
+    assert (await limited.get("/api/v1/users/me")).status_code == 401
