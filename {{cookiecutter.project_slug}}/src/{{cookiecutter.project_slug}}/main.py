@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
-from {{ cookiecutter.project_slug }}.api import docs, health, v1
+from {{ cookiecutter.project_slug }}.api import docs, health, problem_pages, v1
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
@@ -94,7 +94,9 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.show_docs else None,
     )
+    app.state.problem_type_base = settings.problem_type_base_url
     app.include_router(health.router)
+    app.include_router(problem_pages.router)
     if settings.show_docs:
         app.include_router(docs.router)
     app.include_router(v1.router)

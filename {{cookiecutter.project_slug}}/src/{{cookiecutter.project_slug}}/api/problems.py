@@ -29,6 +29,10 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def _type_base(request: Request) -> str:
+    return str(request.app.state.problem_type_base)
+
+
 async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
     headers: dict[str, str] = {}
@@ -41,8 +45,9 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
         detail=exc.detail,
         instance=request.url.path,
         request_id=_request_id(request),
-        problem_type=exc.type,
+        code=exc.code,
         title=exc.title,
+        type_base=_type_base(request),
         **exc.extensions,
     )
     return ProblemResponse(body, status_code=exc.status, headers=headers)
@@ -60,7 +65,11 @@ async def handle_http_exception(request: Request, exc: Exception) -> ProblemResp
         headers["Allow"] = ", ".join(allowed)
         detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
     body = problem_body(
-        exc.status_code, detail=detail, instance=request.url.path, request_id=_request_id(request)
+        exc.status_code,
+        detail=detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        type_base=_type_base(request),
     )
     return ProblemResponse(body, status_code=exc.status_code, headers=headers)
 
@@ -94,6 +103,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> ProblemRe
             detail=f"send the body as application/json, not {content_type}",
             instance=request.url.path,
             request_id=_request_id(request),
+            type_base=_type_base(request),
         )
         return ProblemResponse(body, status_code=415)
     errors = [_field_error(error) for error in exc.errors()]
@@ -102,6 +112,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> ProblemRe
         detail="the request has invalid fields; see `errors`",
         instance=request.url.path,
         request_id=_request_id(request),
+        type_base=_type_base(request),
         errors=errors,
     )
     return ProblemResponse(body, status_code=422)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     """Shown in the API docs and log lines."""
     docs_enabled: bool | None = None
     """Serve /docs and /openapi.json; on by default outside production."""
+    problem_type_base_url: str = "/problems/"
+    """Prefix of the `type` URI of every problem response; the service serves /problems/<code>."""
 
     # Storage and brokers
     database_url: str = SQLITE_DEFAULT_URL

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import orjson
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_BASE = "https://errors.{{ cookiecutter.project_slug.replace('_', '-') }}.dev/"
+# Problem `type`s are this base plus a code; by default pages the service serves itself.
+DEFAULT_PROBLEM_TYPE_BASE = "/problems/"
 
 
 class AppError(Exception):
@@ -25,10 +26,6 @@ class AppError(Exception):
         self.detail = detail or self.title
         self.extensions = extensions
         super().__init__(self.detail)
-
-    @property
-    def type(self) -> str:
-        return PROBLEM_BASE + self.code
 
 
 class NotFoundError(AppError):
@@ -124,13 +121,14 @@ def problem_body(
     detail: str | None = None,
     instance: str | None = None,
     request_id: str | None = None,
-    problem_type: str | None = None,
+    code: str | None = None,
     title: str | None = None,
+    type_base: str = DEFAULT_PROBLEM_TYPE_BASE,
     **extensions: Any,
 ) -> dict[str, Any]:
-    code, default_title = _HTTP_PROBLEMS.get(status, ("error", "Error"))
+    default_code, default_title = _HTTP_PROBLEMS.get(status, ("error", "Error"))
     body: dict[str, Any] = {
-        "type": problem_type or PROBLEM_BASE + code,
+        "type": type_base + (code or default_code),
         "title": title or default_title,
         "status": status,
         "detail": detail or title or default_title,
@@ -144,3 +142,14 @@ def problem_body(
 def problem_json(status: int, **fields: Any) -> bytes:
     """A serialised problem, for middleware that answers before the application runs."""
     return orjson.dumps(problem_body(status, **fields))
+
+
+def problem_types() -> dict[str, tuple[int, str]]:
+    """Every problem code this service can answer with: its status and title."""
+    types = {code: (status, title) for status, (code, title) in _HTTP_PROBLEMS.items()}
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        error = pending.pop()
+        types.setdefault(error.code, (error.status, error.title))
+        pending.extend(error.__subclasses__())
+    return types

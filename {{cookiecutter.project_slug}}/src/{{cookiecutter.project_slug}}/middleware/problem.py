@@ -6,7 +6,11 @@ from collections.abc import Sequence
 
 from starlette.types import Scope, Send
 
-from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE, problem_json
+from {{ cookiecutter.project_slug }}.core.errors import (
+    DEFAULT_PROBLEM_TYPE_BASE,
+    PROBLEM_MEDIA_TYPE,
+    problem_json,
+)
 
 
 async def send_problem(
@@ -24,6 +28,7 @@ async def send_problem(
         detail=detail,
         instance=scope.get("path"),
         request_id=scope.get("state", {}).get("request_id"),
+        type_base=_type_base(scope),
     )
     response_headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
@@ -35,3 +40,9 @@ async def send_problem(
         response_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _type_base(scope: Scope) -> str:
+    # The app (set on the scope before any middleware runs) carries the configured base.
+    app = scope.get("app")
+    return str(getattr(getattr(app, "state", None), "problem_type_base", DEFAULT_PROBLEM_TYPE_BASE))

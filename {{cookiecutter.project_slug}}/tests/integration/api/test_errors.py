@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
@@ -124,3 +125,37 @@ class TestRequestBodies:
             page = (await client.get("/docs")).text
 
         assert "<title>Tom &amp; Jerry&#x27;s &lt;Shop&gt; - Swagger UI</title>" in page
+
+
+class TestProblemTypes:
+    async def test_every_problem_type_resolves_to_a_page(self, client: AsyncClient) -> None:
+        problem = (await client.get("/no/such/route")).json()
+
+        assert problem["type"] == "/problems/not-found"
+        page = await client.get(problem["type"])
+        assert page.status_code == 200
+        assert "<h1>Resource not found</h1>" in page.text
+
+    async def test_an_unknown_problem_type_is_a_404(self, client: AsyncClient) -> None:
+        response = await client.get("/problems/no-such-problem")
+
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_the_base_is_configurable(self, settings: Settings) -> None:
+        app = create_app(
+            make_settings(
+                database_url=settings.database_url,
+                problem_type_base_url="https://docs.example.com/problems/",
+                max_body_bytes=10,
+            )
+        )
+        async with (
+            LifespanManager(app) as manager,
+            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
+        ):
+            from_handler = (await client.get("/no/such/route")).json()
+            from_middleware = (await client.post("/api/v1/auth/login", content=b"x" * 11)).json()
+
+        assert from_handler["type"] == "https://docs.example.com/problems/not-found"
+        assert from_middleware["type"] == "https://docs.example.com/problems/payload-too-large"
