@@ -50,6 +50,7 @@ MANIFEST = (
         paths=(
             "src/{slug}/tasks",
             "src/{slug}/worker.py",
+            "tests/unit/tasks",
             "tests/e2e/test_worker.py",
         ),
         dependencies=("celery", "celery-types"),

@@ -136,7 +136,7 @@ def create_celery_app(settings: Settings) -> TaskApp:
     app = TaskApp(settings)
     app.conf.update(
         include=task_modules(),
-        broker_url=broker_url or "memory://",
+        broker_url=broker_url or "memory://localhost/",
         # No broker configured (the embedded development default): tasks run in-process.
         task_always_eager=broker_url is None,
         task_eager_propagates=True,
