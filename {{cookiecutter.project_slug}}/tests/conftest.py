@@ -155,10 +155,17 @@ def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublis
     return create_app(settings, container_factory=test_container)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """An HTTP client over `app`, with the app's lifespan running."""
     async with (
         LifespanManager(app) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
     ):
+        yield client
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with serving(app) as client:
         yield client

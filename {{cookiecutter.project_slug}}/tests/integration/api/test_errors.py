@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 
 def assert_problem(response_json: dict[str, object], status: int) -> None:
@@ -150,10 +149,7 @@ class TestProblemTypes:
                 max_body_bytes=10,
             )
         )
-        async with (
-            LifespanManager(app) as manager,
-            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
-        ):
+        async with serving(app) as client:
             from_handler = (await client.get("/no/such/route")).json()
             from_middleware = (await client.post("/api/v1/auth/login", content=b"x" * 11)).json()
 

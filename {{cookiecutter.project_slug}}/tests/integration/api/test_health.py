@@ -2,23 +2,19 @@ from __future__ import annotations
 
 import uuid
 
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient, Response
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.conftest import create_database, drop_database, make_settings
+from tests.conftest import create_database, drop_database, make_settings, serving
 from tests.services import ServiceUrls
 
 
 async def probe(settings: Settings, path: str) -> Response:
     """One request to an app built from `settings`, lifespan included."""
     app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as client,
-    ):
+    async with serving(app) as client:
         return await client.get(path)
 
 

@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import select
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -28,7 +27,7 @@ from {{ cookiecutter.project_slug }}.middleware.security_headers import Security
 from {{ cookiecutter.project_slug }}.middleware.timeout import TimeoutMiddleware
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 from tests.factories import PASSWORD, auth_headers, unique_email
 
 
@@ -66,10 +65,7 @@ async def slow_app(app: FastAPI, settings: Settings) -> AsyncIterator[AsyncClien
         await users.register(UserCreate(email=email, password=PASSWORD))
         await asyncio.sleep(60)
 
-    async with (
-        LifespanManager(app) as manager,
-        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
-    ):
+    async with serving(app) as client:
         yield client
 
 
@@ -129,10 +125,7 @@ async def test_rate_limits_count_each_signed_in_user_apart(settings: Settings) -
         )[0]
         for _ in range(2)
     ]
-    async with (
-        LifespanManager(app) as manager,
-        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
-    ):
+    async with serving(app) as client:
         statuses = {
             token: [
                 (

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 
 @pytest.fixture
@@ -22,10 +21,7 @@ async def limited(settings: Settings) -> AsyncIterator[AsyncClient]:
         rate_limit_auth="2/minute",
     )
     app = create_app(limited_settings)
-    async with (
-        LifespanManager(app) as manager,
-        AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
-    ):
+    async with serving(app) as client:
         yield client
 
 

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,7 +14,7 @@ from starlette.routing import Route, Router
 from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 LIMIT = 64
 
@@ -92,10 +91,7 @@ class TestInTheService:
     async def service(self) -> AsyncIterator[AsyncClient]:
         # The lifespan builds the container; nothing connects until a request needs the database.
         settings = make_settings(max_body_bytes=LIMIT, database_url="sqlite+aiosqlite:///:memory:")
-        async with (
-            LifespanManager(create_app(settings)) as manager,
-            AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://test") as client,
-        ):
+        async with serving(create_app(settings)) as client:
             yield client
 
     async def test_declared_length_over_the_limit_is_413(self, service: AsyncClient) -> None:
