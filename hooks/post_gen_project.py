@@ -54,6 +54,10 @@ MANIFEST = (
             "tests/e2e/test_worker.py",
         ),
         dependencies=("celery", "celery-types"),
+        lines=(
+            ("src/{slug}/container.py", "tasks: TaskApp"),
+            ("src/{slug}/container.py", "tasks=tasks,"),
+        ),
     ),
     Feature(
         "use_redis",

@@ -50,6 +50,7 @@ from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
 from {{ cookiecutter.project_slug }}.tasks.app import (
     CeleryEventPublisher,
+    TaskApp,
     broker_check,
     create_celery_app,
 )
@@ -69,6 +70,7 @@ class Container:
     session_maker: SessionMaker
     redis: Redis | None
     rate_limiter: RateLimiter
+    tasks: TaskApp
     events: EventPublisher
     mailer: Mailer
     # Readiness checks by name, for /health/ready.
@@ -145,6 +147,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 key_prefix="{{ cookiecutter.project_slug }}:",
                 fail_open=settings.rate_limit_fail_open,
             ),
+            tasks=tasks,
             events=events,
             mailer=LogMailer(),
             checks=checks,
