@@ -367,9 +367,7 @@ async def go_all(migrators: Sequence[Migrator]) -> None:
     await asyncio.gather(*(migrator.go() for migrator in migrators))
 
 
-async def finish_all(
-    migrators: Sequence[Migrator], within: float = FINISH_SECONDS
-) -> list[int]:
+async def finish_all(migrators: Sequence[Migrator], within: float = FINISH_SECONDS) -> list[int]:
     return list(await asyncio.gather(*(migrator.finish(within) for migrator in migrators)))
 
 

@@ -91,7 +91,9 @@ class TestKilledHolder:
             async with migrators(url, options=options) as (victim,), probe(url) as prober:
                 await victim.go()
                 await eventually(
-                    lambda: prober.running(victim.pid, "pg_sleep"), within=OBSERVE_SECONDS, what="in l2"
+                    lambda: prober.running(victim.pid, "pg_sleep"),
+                    within=OBSERVE_SECONDS,
+                    what="in l2",
                 )
                 victim.signal(signal.SIGKILL)
                 # The server is busy in pg_sleep: only the connection check notices the death.
@@ -124,7 +126,9 @@ async def test_sigterm_mid_revision_rolls_back_releases_and_exits_non_zero(
         async with migrators(url, options=options) as (migrator,), probe(url) as prober:
             await migrator.go()
             await eventually(
-                lambda: prober.running(migrator.pid, "pg_sleep"), within=OBSERVE_SECONDS, what="in l2"
+                lambda: prober.running(migrator.pid, "pg_sleep"),
+                within=OBSERVE_SECONDS,
+                what="in l2",
             )
             signalled = time.monotonic()
             migrator.signal(signal.SIGTERM)
@@ -176,7 +180,9 @@ class TestLostLock:
             ):
                 await migrator.go()
                 await eventually(
-                    lambda: prober.running(migrator.pid, "pg_sleep"), within=OBSERVE_SECONDS, what="in l2"
+                    lambda: prober.running(migrator.pid, "pg_sleep"),
+                    within=OBSERVE_SECONDS,
+                    what="in l2",
                 )
                 session = await prober.session_of(migrator.pid)
                 assert session is not None
