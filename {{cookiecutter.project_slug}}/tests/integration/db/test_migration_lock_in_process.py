@@ -272,7 +272,6 @@ async def test_offline_sql_opens_no_connection() -> None:
                 DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/app",
                 MIGRATION_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:1/app",
             ),
-            limit_seconds=30,
         )
     finally:
         sentinel.close()

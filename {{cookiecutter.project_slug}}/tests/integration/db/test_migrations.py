@@ -174,9 +174,7 @@ async def test_concurrent_upgrades_apply_each_revision_once(service_urls: Servic
         holder = await _hold_lock(url, "test-gate")
         try:
             runs = [
-                asyncio.ensure_future(
-                    run_cli("db", "upgrade", "--lock-timeout", "60", env=env, limit_seconds=180)
-                )
+                asyncio.ensure_future(run_cli("db", "upgrade", "--lock-timeout", "60", env=env))
                 for _ in range(4)
             ]
             await _wait_for_migrators(url, 4)
@@ -208,7 +206,6 @@ async def test_upgrade_gives_up_after_lock_timeout_and_names_the_holder(
                     "--lock-timeout",
                     "2",
                     env=service_env(DATABASE_URL=url),
-                    limit_seconds=180,
                 )
             )
             # The wait is the migrator's session: from its connection to its disconnection.
@@ -234,9 +231,10 @@ async def test_upgrade_gives_up_after_lock_timeout_and_names_the_holder(
     assert "gave up after 2s" in result.stderr
     # It waited at least the timeout: the wait lies between spawning and disconnecting.
     assert disconnected - spawned >= 2.0, f"gave up {disconnected - spawned:.1f}s after spawning"
-    # And the 2s timeout ended it, not the default of 300s; the margin is for a loaded machine.
+    # And the 2s timeout ended it, not the default of 300s: the margin is for a machine so busy
+    # that connecting and shutting down take a minute (seen with a load average of 14 on 2 cores).
     waited = disconnected - connected
-    assert waited < 60, f"connected for about {waited:.1f}s with a 2s lock timeout"
+    assert waited < 150, f"connected for about {waited:.1f}s with a 2s lock timeout"
     assert version is None, "nothing may be applied without the lock"
 
 
@@ -253,7 +251,7 @@ async def test_unknown_revision_exits_5(service_urls: ServiceUrls) -> None:
 @pytest.mark.slow
 async def test_unreachable_database_exits_4() -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
-    result = await run_cli("db", "upgrade", env=service_env(DATABASE_URL=url), limit_seconds=30)
+    result = await run_cli("db", "upgrade", env=service_env(DATABASE_URL=url))
     assert result.returncode == 4, result.stderr
     assert "cannot connect to the database" in result.stderr
     assert "Traceback" not in result.stderr
