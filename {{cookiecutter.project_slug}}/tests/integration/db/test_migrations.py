@@ -144,8 +144,10 @@ async def _hold_lock(url: str, application_name: str) -> asyncpg.Connection:
 
 
 async def _migrator_count(watcher: asyncpg.Connection) -> int:
+    """Migrator sessions on the watcher's database; other tests' migrators use other databases."""
     count: int = await watcher.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1",
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name LIKE $1",
         f"{SLUG}-migrator:%",
     )
     return count
