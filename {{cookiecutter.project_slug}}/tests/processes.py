@@ -32,6 +32,9 @@ from tests.services import ServiceUrls, namespace
 SLUG = "{{ cookiecutter.project_slug }}"
 CLI: tuple[str, ...] = (sys.executable, "-m", SLUG)
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
+# A command that has not finished after this is hung. The limit is far above an idle machine's
+# few seconds: with every core busy, starting an interpreter alone can take tens of seconds.
+HANG_SECONDS = 180.0
 
 
 def service_env(**variables: str | None) -> dict[str, str]:
@@ -66,7 +69,7 @@ async def run_command(
     *args: str,
     env: dict[str, str],
     stdin: str | None = None,
-    limit_seconds: float = 60.0,
+    limit_seconds: float = HANG_SECONDS,
 ) -> Finished:
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
@@ -93,7 +96,7 @@ async def run_command(
 
 
 async def run_cli(
-    *args: str, env: dict[str, str], stdin: str | None = None, limit_seconds: float = 60.0
+    *args: str, env: dict[str, str], stdin: str | None = None, limit_seconds: float = HANG_SECONDS
 ) -> Finished:
     """`python -m <slug> ARGS` with the test's interpreter (so the project's virtualenv)."""
     return await run_command(*CLI, *args, env=env, stdin=stdin, limit_seconds=limit_seconds)

@@ -58,7 +58,8 @@ class AppState(TypedDict):
     container: Container
 
 
-def _rate_limiter(scope: Scope) -> RateLimiter:
+def rate_limiter_of(scope: Scope) -> RateLimiter:
+    """The limiter of the container the lifespan built (the middleware exists before it)."""
     return cast(Container, scope["state"]["container"]).rate_limiter
 
 
@@ -112,7 +113,7 @@ def create_app(
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(
         RateLimitMiddleware,
-        limiter=_rate_limiter,
+        limiter=rate_limiter_of,
         default_rules=parse_rules(settings.rate_limit_default, "default"),
         # The stricter auth rules replace the default ones under their prefix.
         path_rules={"/api/v1/auth/": parse_rules(settings.rate_limit_auth, "auth")},

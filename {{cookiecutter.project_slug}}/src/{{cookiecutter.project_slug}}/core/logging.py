@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -47,10 +48,21 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
 def configure_logging(
-    level: str = "INFO", log_format: Literal["json", "console"] = "console"
+    level: str = "INFO",
+    log_format: Literal["json", "console"] = "console",
+    stream: TextIO | None = None,
 ) -> None:
-    """Install the processors for structlog and the standard library; safe to call again."""
+    """Install the processors for structlog and the standard library; safe to call again.
+
+    Lines go to `stream` (standard error by default).
+    """
+    stream = stream if stream is not None else sys.stderr
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -65,7 +77,8 @@ def configure_logging(
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        # Colour only on a terminal: a file or a pipe would get raw ANSI escape codes.
+        renderer = structlog.dev.ConsoleRenderer(colors=_is_terminal(stream))
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -83,7 +96,13 @@ def configure_logging(
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"structlog": formatter},
-            "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+            "handlers": {
+                "default": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "structlog",
+                    "stream": stream,
+                }
+            },
             "root": {"handlers": ["default"], "level": level},
             "loggers": {
                 # uvicorn's access log is replaced by the service's own access line.

@@ -30,6 +30,14 @@ VERSION_TABLE = "lock_test_version"
 REVISIONS = ("l1", "l2", "l3", "l4")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 MIGRATOR_APP = f"{SLUG}-migrator:%"
+# Limits on waits that only catch a hang. With every core busy, eight interpreters starting at
+# once take many times as long as on an idle machine, so these are far above any normal run.
+STARTUP_SECONDS = 120.0
+FINISH_SECONDS = 180.0
+OBSERVE_SECONDS = 60.0
+# "Promptly", as opposed to never, or only once the faults tests' 60 s statement has ended: a
+# freed lock or an interrupted migrator shows well within this, even on a loaded machine.
+PROMPTLY_SECONDS = 30.0
 
 
 def key_of(url: str, version_table: str = VERSION_TABLE) -> int:
@@ -270,7 +278,7 @@ class Migrator:
     def returncode(self) -> int | None:
         return self.process.returncode
 
-    async def read_line(self, within: float = 30.0) -> str:
+    async def read_line(self, within: float = STARTUP_SECONDS) -> str:
         assert self.process.stdout is not None
         async with asyncio.timeout(within):
             line = (await self.process.stdout.readline()).decode().strip()
@@ -285,7 +293,7 @@ class Migrator:
     def signal(self, signum: signal.Signals) -> None:
         self.process.send_signal(signum)
 
-    async def finish(self, within: float = 60.0) -> int:
+    async def finish(self, within: float = FINISH_SECONDS) -> int:
         """Wait for the exit; collects stderr and the final JSON line."""
         async with asyncio.timeout(within):
             stdout, stderr = await self.process.communicate()
@@ -359,7 +367,7 @@ async def go_all(migrators: Sequence[Migrator]) -> None:
     await asyncio.gather(*(migrator.go() for migrator in migrators))
 
 
-async def finish_all(migrators: Sequence[Migrator], within: float = 60.0) -> list[int]:
+async def finish_all(migrators: Sequence[Migrator], within: float = FINISH_SECONDS) -> list[int]:
     return list(await asyncio.gather(*(migrator.finish(within) for migrator in migrators)))
 
 
@@ -378,7 +386,7 @@ async def wait_until_connected(prober: Probe, migrator: Migrator) -> None:
     async def connected() -> bool:
         return await prober.session_of(migrator.pid) is not None
 
-    await eventually(connected, within=20, what="migrator connected")
+    await eventually(connected, within=OBSERVE_SECONDS, what="migrator connected")
 
 
 @asynccontextmanager

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 
 from tests.integration.db.lock_harness import (
     HOLDER_APPLICATION,
+    OBSERVE_SECONDS,
+    PROMPTLY_SECONDS,
     REVISIONS,
     VERSION_TABLE,
     Probe,
@@ -63,7 +65,7 @@ class TestKilledHolder:
                 assert await victim.read_line() == "paused after l2"
                 assert await prober.holder_pid() is not None
                 victim.signal(signal.SIGKILL)
-                freed = await lock_freed_after(prober, within=2.0)
+                freed = await lock_freed_after(prober, within=PROMPTLY_SECONDS)
                 assert await victim.finish() == -signal.SIGKILL
             async with migrators(url) as (successor,):
                 await successor.go()
@@ -71,7 +73,7 @@ class TestKilledHolder:
             rows = await audit_rows(url)
             version = await version_of(url)
 
-        assert freed < 2.0
+        assert freed < PROMPTLY_SECONDS
         assert code == 0, successor.stderr
         # The killed run was one transaction: all of it rolled back, so everything runs again.
         assert successor.applied == list(REVISIONS)
@@ -89,11 +91,13 @@ class TestKilledHolder:
             async with migrators(url, options=options) as (victim,), probe(url) as prober:
                 await victim.go()
                 await eventually(
-                    lambda: prober.running(victim.pid, "pg_sleep"), within=20, what="in l2"
+                    lambda: prober.running(victim.pid, "pg_sleep"),
+                    within=OBSERVE_SECONDS,
+                    what="in l2",
                 )
                 victim.signal(signal.SIGKILL)
                 # The server is busy in pg_sleep: only the connection check notices the death.
-                freed = await lock_freed_after(prober, within=2.0)
+                freed = await lock_freed_after(prober, within=PROMPTLY_SECONDS)
                 assert await victim.finish() == -signal.SIGKILL
             await configure(url, **{"sleep:l2": 0})
             async with migrators(url, options=options) as (successor,):
@@ -102,7 +106,7 @@ class TestKilledHolder:
             rows = await audit_rows(url)
             version = await version_of(url)
 
-        assert freed < 2.0
+        assert freed < PROMPTLY_SECONDS
         assert code == 0, successor.stderr
         # l1 was committed before the kill; l2 was rolled back and runs again.
         assert successor.applied == list(REVISIONS[1:])
@@ -122,11 +126,13 @@ async def test_sigterm_mid_revision_rolls_back_releases_and_exits_non_zero(
         async with migrators(url, options=options) as (migrator,), probe(url) as prober:
             await migrator.go()
             await eventually(
-                lambda: prober.running(migrator.pid, "pg_sleep"), within=20, what="in l2"
+                lambda: prober.running(migrator.pid, "pg_sleep"),
+                within=OBSERVE_SECONDS,
+                what="in l2",
             )
             signalled = time.monotonic()
             migrator.signal(signal.SIGTERM)
-            code = await migrator.finish(within=10)
+            code = await migrator.finish(within=PROMPTLY_SECONDS)
             exited_after = time.monotonic() - signalled
 
             async def released() -> bool:
@@ -136,15 +142,18 @@ async def test_sigterm_mid_revision_rolls_back_releases_and_exits_non_zero(
                     and await prober.try_lock()
                 )
 
-            freed_after = await eventually(released, within=5, what="lock and session gone")
+            freed_after = await eventually(
+                released, within=PROMPTLY_SECONDS, what="lock and session gone"
+            )
         rows = await audit_rows(url)
         version = await version_of(url)
         second_table = await table_exists(url, f"{VERSION_TABLE}_two")
 
     assert code == 8, migrator.stderr
     assert "interrupted" in migrator.stderr
-    assert exited_after < 5.0
-    assert freed_after < 2.0
+    # Well before the 60 s statement would have ended by itself.
+    assert exited_after < PROMPTLY_SECONDS
+    assert freed_after < PROMPTLY_SECONDS
     assert [row.revision for row in rows] == ["l1"]
     assert version == "l1"
     assert not second_table
@@ -171,12 +180,14 @@ class TestLostLock:
             ):
                 await migrator.go()
                 await eventually(
-                    lambda: prober.running(migrator.pid, "pg_sleep"), within=20, what="in l2"
+                    lambda: prober.running(migrator.pid, "pg_sleep"),
+                    within=OBSERVE_SECONDS,
+                    what="in l2",
                 )
                 session = await prober.session_of(migrator.pid)
                 assert session is not None
                 await prober.connection.execute("SELECT pg_terminate_backend($1)", session["pid"])
-                code = await migrator.finish(within=10)
+                code = await migrator.finish(within=PROMPTLY_SECONDS)
                 lock_rows = await prober.lock_rows()
             rows = await audit_rows(url)
             version = await version_of(url)
@@ -231,7 +242,8 @@ async def test_lock_timeout_exits_3_on_time_naming_the_holder(service_urls: Serv
 
     assert code == 3, migrator.stderr
     assert migrator.result is not None
-    assert 2.5 <= migrator.result["seconds"] <= 3.5, migrator.result
+    # At least the timeout (measured by the migrator itself), and the timeout did end the wait.
+    assert 2.5 <= migrator.result["seconds"] < 3 + PROMPTLY_SECONDS, migrator.result
     assert f"pid {holder_pid}" in migrator.stderr
     assert HOLDER_APPLICATION in migrator.stderr
     assert version is None

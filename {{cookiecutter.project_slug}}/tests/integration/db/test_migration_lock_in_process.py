@@ -23,6 +23,7 @@ from {{ cookiecutter.project_slug }}.db.lock import holds_lock
 from tests.conftest import make_settings
 from tests.integration.db.lock_harness import (
     LOCK_SCRIPTS,
+    OBSERVE_SECONDS,
     REVISIONS,
     VERSION_TABLE,
     assert_serial,
@@ -165,7 +166,7 @@ class TestReentrancy:
             connection.commit()  # Alembic runs its own transactions
             command.upgrade(config, "head")
 
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(OBSERVE_SECONDS):
             await run_locked(settings, outer)
 
         assert "already held by this process" in str(seen["nested"])
@@ -182,7 +183,7 @@ class TestReentrancy:
         def in_thread() -> None:
             asyncio.run(run_locked(settings, upgrade_to("head")))
 
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(OBSERVE_SECONDS):
             await asyncio.gather(asyncio.to_thread(in_thread), asyncio.to_thread(in_thread))
 
         rows = await audit_rows(lock_url)
@@ -271,7 +272,6 @@ async def test_offline_sql_opens_no_connection() -> None:
                 DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/app",
                 MIGRATION_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:1/app",
             ),
-            limit_seconds=30,
         )
     finally:
         sentinel.close()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.db.lock_harness import (
+    OBSERVE_SECONDS,
     REVISIONS,
     Probe,
     assert_serial,
@@ -54,7 +55,9 @@ async def test_a_migrator_that_waited_runs_zero_revisions(service_urls: ServiceU
         async with migrators(url, 2) as (first, second), probe(url) as watcher:
             await first.go()
             await eventually(
-                lambda: watcher.running(first.pid, "pg_sleep"), within=20, what="first in l2"
+                lambda: watcher.running(first.pid, "pg_sleep"),
+                within=OBSERVE_SECONDS,
+                what="first in l2",
             )
             await second.go()
             codes = await finish_all([first, second])
@@ -96,7 +99,7 @@ async def test_a_migrator_arriving_during_create_index_concurrently_does_not_dea
                     await first.go()
                     await eventually(
                         lambda: watcher.running(first.pid, "CREATE INDEX CONCURRENTLY"),
-                        within=20,
+                        within=OBSERVE_SECONDS,
                         what="first migrator in CREATE INDEX CONCURRENTLY",
                     )
                     await second.go()
@@ -104,7 +107,9 @@ async def test_a_migrator_arriving_during_create_index_concurrently_does_not_dea
                     async def second_connected() -> bool:
                         return await watcher.session_of(second.pid) is not None
 
-                    await eventually(second_connected, within=20, what="second migrator connected")
+                    await eventually(
+                        second_connected, within=OBSERVE_SECONDS, what="second migrator connected"
+                    )
                     await asyncio.sleep(0.5)  # the second one polls while the index is pending
                     assert await watcher.running(first.pid, "CREATE INDEX CONCURRENTLY")
                     await transaction.commit()
@@ -154,7 +159,9 @@ async def test_a_probe_never_gets_the_lock_while_a_run_is_in_progress(
                 return session is not None and session["holds_lock"]
 
             await migrator.go()
-            await eventually(held_by_migrator, within=20, what="migrator holding the lock")
+            await eventually(
+                held_by_migrator, within=OBSERVE_SECONDS, what="migrator holding the lock"
+            )
             polls = 0
             while not await prober.try_lock():
                 polls += 1

@@ -1,4 +1,5 @@
-"""Secrets never reach a log sink, whether logged by the service or by a library."""
+"""Secrets never reach a log sink, whether logged by the service or by a library; console
+lines are coloured on a terminal only."""
 
 from __future__ import annotations
 
@@ -92,3 +93,31 @@ class TestPipeline:
         [line] = lines(json_log)
         assert line["event"] == "calling upstream"
         assert line["authorization"] == REDACTED
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class TestConsoleColour:
+    @pytest.fixture(autouse=True)
+    def _restore(self) -> Iterator[None]:
+        yield
+        configure_logging("WARNING", "console")
+
+    def test_a_file_or_pipe_gets_no_escape_codes(self) -> None:
+        sink = io.StringIO()
+        configure_logging("INFO", "console", stream=sink)
+        get_logger("tests").info("service line", key="value")
+        logging.getLogger("some.library").warning("library line")
+        output = sink.getvalue()
+        assert "service line" in output
+        assert "library line" in output
+        assert "\x1b[" not in output
+
+    def test_a_terminal_gets_colour(self) -> None:
+        terminal = _Terminal()
+        configure_logging("INFO", "console", stream=terminal)
+        get_logger("tests").info("service line")
+        assert "\x1b[" in terminal.getvalue()
