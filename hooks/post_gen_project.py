@@ -55,8 +55,17 @@ MANIFEST = (
             "src/{slug}/tasks",
             "src/{slug}/worker.py",
             "tests/e2e/test_worker.py",
+            "deploy/k8s/base/worker-deployment.yaml",
+            "deploy/k8s/base/beat-deployment.yaml",
+            "deploy/k8s/overlays/*/worker-replicas.yaml",
         ),
         dependencies=("celery", "celery-types"),
+        lines=(
+            ("deploy/k8s/base/kustomization.yaml", "- worker-deployment.yaml"),
+            ("deploy/k8s/base/kustomization.yaml", "- beat-deployment.yaml"),
+            ("deploy/k8s/overlays/dev/kustomization.yaml", "- path: worker-replicas.yaml"),
+            ("deploy/k8s/overlays/prod/kustomization.yaml", "- path: worker-replicas.yaml"),
+        ),
     ),
     Feature(
         "use_redis",

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     """Requests running longer are cancelled with 503."""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     """Larger request bodies are refused with 413."""
+    shutdown_timeout_seconds: int = Field(default=20, gt=0)
+    """After SIGTERM, how long open requests may finish before the server closes them."""
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
