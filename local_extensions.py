@@ -7,6 +7,7 @@ by the process that generates the project; the template's tests import it to tes
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 from jinja2 import Environment
@@ -41,11 +42,18 @@ def quiet_hook_refusals(logger: logging.Logger) -> None:
         logger.addFilter(HookRefusalFilter())
 
 
+def rendering_dir() -> str:
+    """The working directory while rendering: the template's folder when a hook is rendered."""
+    return os.getcwd()
+
+
 class TemplateExtension(Extension):
-    """The `package_slug` filter used by cookiecutter.json's default `project_slug`."""
+    """The `package_slug` filter used by cookiecutter.json's default `project_slug`, and
+    `rendering_dir()`, which tells the post-generation hook where the template lives."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["package_slug"] = package_slug
+        environment.globals["rendering_dir"] = rendering_dir
         # Cookiecutter creates this environment before it runs the hooks, in the same process.
         quiet_hook_refusals(logging.getLogger("cookiecutter.hooks"))

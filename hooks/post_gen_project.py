@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import shutil
+import subprocess
 import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from pathlib import Path
 
 # Raw and triple-quoted: JSON escapes every quote and never ends in a backslash.
 ANSWERS = r"""{{ cookiecutter | tojson }}"""
+# The template's folder, absolute: cookiecutter renders hooks with it as the working directory,
+# while `_repo_dir` may be relative to a directory the hook never sees.
+TEMPLATE_DIR = r"""{{ rendering_dir() }}"""
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,18 @@ MANIFEST = (
             "src/{slug}/worker.py",
             "tests/unit/tasks",
             "tests/e2e/test_worker.py",
+            "deploy/k8s/base/worker-deployment.yaml",
+            "deploy/k8s/base/beat-deployment.yaml",
+            "deploy/k8s/overlays/*/worker-replicas.yaml",
         ),
         dependencies=("celery", "celery-types"),
         lines=(
             ("src/{slug}/container.py", "tasks: TaskApp"),
             ("src/{slug}/container.py", "tasks=tasks,"),
+            ("deploy/k8s/base/kustomization.yaml", "- worker-deployment.yaml"),
+            ("deploy/k8s/base/kustomization.yaml", "- beat-deployment.yaml"),
+            ("deploy/k8s/overlays/dev/kustomization.yaml", "- path: worker-replicas.yaml"),
+            ("deploy/k8s/overlays/prod/kustomization.yaml", "- path: worker-replicas.yaml"),
         ),
     ),
     Feature(
@@ -101,7 +112,10 @@ MANIFEST = (
                 "src/{slug}/api/deps.py",
                 "ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]",
             ),
-            ("src/{slug}/api/v1/__init__.py", "from {slug}.api.v1.items import router as items_router"),
+            (
+                "src/{slug}/api/v1/__init__.py",
+                "from {slug}.api.v1.items import router as items_router",
+            ),
             ("src/{slug}/api/v1/__init__.py", "router.include_router(items_router)"),
         ),
     ),
@@ -317,13 +331,119 @@ def next_steps(root: Path, answers: Mapping[str, str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class TemplateSource:
+    """Where a project was baked from, as cruft records it."""
+
+    template: str
+    commit: str
+    checkout: str | None
+    # The template's folder inside its repository, when it is not the top level.
+    directory: str = ""
+
+
+def git(folder: Path, *args: str) -> str | None:
+    """`git args` in `folder`, its output stripped; None when git or the repository is missing."""
+    executable = shutil.which("git")
+    if executable is None:
+        return None
+    try:
+        # The arguments are this module's own constants, never user input.
+        result = subprocess.run(  # noqa: S603
+            [executable, *args], cwd=folder, capture_output=True, text=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def is_remote(template: str) -> bool:
+    return bool(re.match(r"^(gh|gl|bb|git\+\w+|https?|ssh|git|file):|^[\w.-]+@[\w.-]+:", template))
+
+
+def expand_abbreviation(template: str) -> str:
+    """`gh:owner/repo` as the URL git clones (cruft clones with git, not with cookiecutter)."""
+    hosts = {
+        "gh": "https://github.com/{}.git",
+        "gl": "https://gitlab.com/{}.git",
+        "bb": "https://bitbucket.org/{}",
+    }
+    prefix, _, rest = template.partition(":")
+    if prefix in hosts:
+        return hosts[prefix].format(rest)
+    return template.removeprefix("git+")
+
+
+def template_source(answers: Mapping[str, object], template_dir: Path) -> TemplateSource:
+    """The template's source and commit, from cruft's context or the template's git checkout.
+
+    During `cruft update` cruft regenerates the project and passes `_commit` itself. Otherwise
+    the commit is the checkout's HEAD when the template folder is in a git repository, and empty
+    when it is not (a copy, an unpacked archive): such a project cannot be updated until it is
+    linked to a commit (`cruft link`, README "Keeping up with the template").
+    """
+    template = str(answers.get("_template") or template_dir)
+    checkout = answers.get("_checkout")
+    checkout = str(checkout) if checkout else None
+    if answers.get("_commit"):
+        return TemplateSource(template, str(answers["_commit"]), checkout)
+    commit = git(template_dir, "rev-parse", "HEAD") or ""
+    top = git(template_dir, "rev-parse", "--show-toplevel")
+    if not commit or not top:
+        return TemplateSource(str(template_dir), "", checkout)
+    directory = Path(template_dir).resolve().relative_to(Path(top).resolve()).as_posix()
+    source = expand_abbreviation(template) if is_remote(template) else top
+    return TemplateSource(source, commit, checkout, "" if directory == "." else directory)
+
+
+def owned_files(root: Path, slug: str) -> list[str]:
+    """Generated files the user owns from now on: template updates never touch them.
+
+    `.env` holds this project's secrets. The migrations present now are the database's history
+    once applied: a later template edit to them must not rewrite it. Migrations the user adds
+    are not generated, so updates never touch them anyway. `.cruft.json` is cruft's own record.
+    """
+    versions = root / "src" / slug / "db" / "migrations" / "versions"
+    migrations = sorted(path.relative_to(root).as_posix() for path in versions.glob("*.py"))
+    return [".cruft.json", ".env", *migrations]
+
+
+def cruft_state(answers: Mapping[str, object], source: TemplateSource, skip: list[str]) -> str:
+    """The `.cruft.json` text: what `cruft check` and `cruft update` read."""
+    context = {key: value for key, value in answers.items() if not key.startswith("_")}
+    context.update(_template=source.template, _commit=source.commit)
+    state: dict[str, object] = {
+        "template": source.template,
+        "commit": source.commit,
+        "checkout": source.checkout,
+        "context": {"cookiecutter": context},
+        "directory": source.directory or None,
+        "skip": skip,
+    }
+    return json.dumps(state, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_cruft_state(root: Path, answers: Mapping[str, object], template_dir: Path) -> None:
+    source = template_source(answers, template_dir)
+    skip = owned_files(root, str(answers["project_slug"]))
+    (root / ".cruft.json").write_text(cruft_state(answers, source, skip), encoding="utf-8")
+    if not source.commit:
+        print(
+            f"note: {template_dir} is not a git checkout, so .cruft.json records no commit;"
+            " see README.md, Keeping up with the template",
+            file=sys.stderr,
+        )
+
+
 def main() -> int:
     root = Path.cwd()
     answers = json.loads(ANSWERS)
     prune(root, answers)
     write_env(root)
+    write_cruft_state(root, answers, Path(TEMPLATE_DIR))
     normalise_line_endings(root)
-    print(next_steps(root, answers))
+    if not answers.get("_commit"):  # `cruft update` regenerating the project has no next step
+        print(next_steps(root, answers))
     return 0
 
 

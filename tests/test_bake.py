@@ -259,7 +259,9 @@ def test_invalid_answers_stop_generation(
 class TestOptionLogicIsConfined:
     """Option-dependent Python lives in the composition root and in files the hook prunes."""
 
-    SOURCE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.project_slug}}"
+    SOURCE = (
+        TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.project_slug}}"
+    )
     # Layers whose code must read the same in every bake.
     PLAIN_LAYERS = ("api", "services", "repositories", "models", "schemas", "middleware")
     MAX_JINJA_LINES = 15

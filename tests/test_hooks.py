@@ -470,3 +470,67 @@ def test_next_steps_name_the_services_the_tests_need(
     steps = post_gen.next_steps(Path("order_desk"), answers)
 
     assert f"make test   # the whole suite, on real {services} (see README.md)" in steps
+
+
+class TestCruftState:
+    """`.cruft.json`: where the project came from, its answers, and the files the user owns."""
+
+    def test_a_folder_outside_git_records_no_commit(
+        self, post_gen: ModuleType, tmp_path: Path
+    ) -> None:
+        answers = {**VALID_ANSWERS, "_template": "template", "_checkout": None}
+        source = post_gen.template_source(answers, tmp_path)
+        assert source.commit == ""
+        assert source.template == str(tmp_path)
+
+    def test_cruft_regenerating_passes_its_own_commit(
+        self, post_gen: ModuleType, tmp_path: Path
+    ) -> None:
+        answers = {**VALID_ANSWERS, "_template": "https://example.com/t.git", "_commit": "abc"}
+        source = post_gen.template_source(answers, tmp_path)
+        assert (source.template, source.commit) == ("https://example.com/t.git", "abc")
+
+    @pytest.mark.parametrize(
+        ("template", "url"),
+        [
+            ("gh:acme/service-template", "https://github.com/acme/service-template.git"),
+            ("git+https://example.com/t.git", "https://example.com/t.git"),
+            ("git@example.com:acme/t.git", "git@example.com:acme/t.git"),
+        ],
+    )
+    def test_remote_templates_are_recorded_as_clonable_urls(
+        self, post_gen: ModuleType, template: str, url: str
+    ) -> None:
+        assert post_gen.is_remote(template)
+        assert post_gen.expand_abbreviation(template) == url
+
+    def test_local_paths_are_not_remote(self, post_gen: ModuleType) -> None:
+        assert not post_gen.is_remote("../service-template")
+        assert not post_gen.is_remote("/srv/templates/service")
+
+    def test_records_answers_without_cookiecutter_internals(self, post_gen: ModuleType) -> None:
+        answers = {**VALID_ANSWERS, "_repo_dir": "/srv/t", "_output_dir": "/srv/o"}
+        source = post_gen.TemplateSource("https://example.com/t.git", "abc", None)
+        state = json.loads(post_gen.cruft_state(answers, source, [".env"]))
+        assert state["template"] == "https://example.com/t.git"
+        assert state["commit"] == "abc"
+        assert state["skip"] == [".env"]
+        context = state["context"]["cookiecutter"]
+        assert context == {
+            **VALID_ANSWERS,
+            "_template": "https://example.com/t.git",
+            "_commit": "abc",
+        }
+
+    def test_skip_lists_env_and_the_baked_migrations(
+        self, post_gen: ModuleType, tmp_path: Path
+    ) -> None:
+        versions = tmp_path / "src" / "order_desk" / "db" / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        (versions / "0001_users.py").touch()
+        (versions / "README").touch()
+        assert post_gen.owned_files(tmp_path, "order_desk") == [
+            ".cruft.json",
+            ".env",
+            "src/order_desk/db/migrations/versions/0001_users.py",
+        ]

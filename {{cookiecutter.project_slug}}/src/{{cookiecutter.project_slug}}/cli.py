@@ -74,6 +74,8 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         server_header=False,
+        # Bounded, so an orchestrator's grace period (deploy/k8s) can cover it.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

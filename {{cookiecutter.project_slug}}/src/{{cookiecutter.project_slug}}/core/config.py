@@ -1,4 +1,4 @@
-"""Settings read from the environment (and `.env` in development).
+"""Settings read from the environment, `.env`, and an optional TOML file (SETTINGS_FILE).
 
 Every variable is validated once at start-up; unsafe production values are refused together,
 so an operator fixes them in one pass instead of one restart per mistake.
@@ -6,15 +6,28 @@ so an operator fixes them in one pass instead of one restart per mistake.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from {{ cookiecutter.project_slug }}.core.client_ip import parse_networks
 from {{ cookiecutter.project_slug }}.core.rate_limit import RuleSpecError, parse_rules
+from {{ cookiecutter.project_slug }}.core.settings_file import (
+    SETTINGS_FILE_VARIABLE,
+    SettingsFileError,
+    SettingsFileSource,
+    checking_file,
+)
 
 Environment = Literal["development", "test", "production"]
 
@@ -88,6 +101,8 @@ class Settings(BaseSettings):
     """Requests running longer are cancelled with 503."""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     """Larger request bodies are refused with 413."""
+    shutdown_timeout_seconds: int = Field(default=20, gt=0)
+    """After SIGTERM, how long open requests may finish before the server closes them."""
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -102,6 +117,26 @@ class Settings(BaseSettings):
     """statement_timeout for migrations; unset keeps the database role's setting."""
     migration_ddl_lock_timeout_seconds: float | None = Field(default=None, gt=0)
     """lock_timeout for migrations, so DDL waiting on a busy table fails instead of queueing."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, environment, `.env`, then the SETTINGS_FILE file, if named."""
+        if checking_file():  # the file's values, passed as arguments, and nothing else
+            return (init_settings,)
+        path = os.environ.get(SETTINGS_FILE_VARIABLE)
+        if not path:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        above = (init_settings, env_settings, dotenv_settings)
+        default = cls.model_fields["environment"].default
+        settings_file = SettingsFileSource(settings_cls, Path(path), above, default)
+        return init_settings, env_settings, dotenv_settings, settings_file, file_secret_settings
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -148,7 +183,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.environment != "production":
+        # A settings file is first checked alone; the whole configuration is checked afterwards.
+        if self.environment != "production" or checking_file():
             return self
         problems: list[str] = []
         key = self.secret_key.get_secret_value() if self.secret_key else ""
@@ -206,6 +242,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc)) from None
+    except SettingsFileError as exc:
+        lines = ["invalid settings file:", *(f"  {problem}" for problem in exc.problems)]
+        raise ConfigurationError("\n".join(lines)) from None
 
 
 @lru_cache

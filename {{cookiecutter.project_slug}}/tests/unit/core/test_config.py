@@ -23,6 +23,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Only what a test sets is seen: no inherited variables, no `.env` in the working directory."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.delenv("SETTINGS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)
 
 
