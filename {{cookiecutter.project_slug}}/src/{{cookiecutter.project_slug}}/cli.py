@@ -14,7 +14,6 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{ cookiecutter.project_slug }}.container import build_container
 from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.errors import AppError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
@@ -158,6 +157,10 @@ def create_superuser(
         data = UserCreate(email=email, password=password)
     except ValueError as exc:
         _fail(f"invalid e-mail or password: {exc}")
+
+    # Imported here: the composition root pulls in every client library, and the other
+    # commands (migrations above all, run by every deploy) should start without them.
+    from {{ cookiecutter.project_slug }}.container import build_container
 
     async def create() -> str:
         async with (
