@@ -23,6 +23,7 @@ from {{ cookiecutter.project_slug }}.api import docs, health, problem_pages, v1
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
+    handle_database_error,
     handle_http_exception,
     handle_validation_error,
 )
@@ -38,7 +39,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
 )
 from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
-from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
+from {{ cookiecutter.project_slug }}.middleware.errors import DATABASE_ERRORS, ErrorHandlerMiddleware
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
@@ -103,6 +104,8 @@ def create_app(
     app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for error_type in DATABASE_ERRORS:
+        app.add_exception_handler(error_type, handle_database_error)
     install_problem_schemas(app)
 
     # add_middleware wraps the app built so far, so the last one added runs first. Resulting
