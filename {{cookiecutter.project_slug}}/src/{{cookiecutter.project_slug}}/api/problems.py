@@ -44,6 +44,11 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
+    extensions = exc.extensions
+    if exc.status == 422 and "errors" not in extensions:
+        # Every 422 lists its field errors (the documented schema requires the list), even a
+        # rule that names no field.
+        extensions = {**extensions, "errors": []}
     body = problem_body(
         exc.status,
         detail=exc.detail,
@@ -52,7 +57,7 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
         code=exc.code,
         title=exc.title,
         type_base=_type_base(request),
-        **exc.extensions,
+        **extensions,
     )
     return ProblemResponse(body, status_code=exc.status, headers=headers)
 

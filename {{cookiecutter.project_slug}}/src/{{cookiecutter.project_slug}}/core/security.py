@@ -58,14 +58,17 @@ def _common_passwords() -> frozenset[str]:
 
 def check_password_policy(password: str, *, email: str) -> None:
     """Raise `ValidationFailedError` naming the first rule the password breaks."""
+    broken: str | None = None
     if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        broken = f"password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+    elif password.lower() in _common_passwords():
+        broken = "password is too common; choose a less guessable one"
+    elif password.lower() == email.lower():
+        broken = "password must not be the e-mail address"
+    if broken is not None:
         raise ValidationFailedError(
-            f"password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+            broken, errors=[{"field": "password", "message": broken, "type": "password_policy"}]
         )
-    if password.lower() in _common_passwords():
-        raise ValidationFailedError("password is too common; choose a less guessable one")
-    if password.lower() == email.lower():
-        raise ValidationFailedError("password must not be the e-mail address")
 
 
 @dataclass(frozen=True, slots=True)
