@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict, cast
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -20,6 +20,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
 from {{ cookiecutter.project_slug }}.api import docs, health, problem_pages, v1
+from {{ cookiecutter.project_slug }}.api.metrics import http_metrics, require_metrics_access
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
@@ -135,8 +136,8 @@ def create_app(
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     app.add_middleware(ErrorHandlerMiddleware)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
+    Instrumentator(excluded_handlers=["/metrics"]).add(http_metrics()).instrument(app).expose(
+        app, include_in_schema=False, dependencies=[Depends(require_metrics_access(settings))]
     )
     app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
     return app
