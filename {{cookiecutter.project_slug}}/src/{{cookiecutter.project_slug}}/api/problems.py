@@ -14,11 +14,13 @@ from starlette.routing import Match
 from {{ cookiecutter.project_slug }}.core.errors import (
     PROBLEM_MEDIA_TYPE,
     AppError,
+    AuthenticationError,
     RateLimitedError,
     ServiceUnavailableError,
     problem_body,
 )
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.core.security import AUTH_FAILURES
 from {{ cookiecutter.project_slug }}.middleware.errors import database_error
 from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
 
@@ -42,6 +44,8 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, AuthenticationError):
+        AUTH_FAILURES.labels(reason=exc.reason).inc()
     if isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
     extensions = exc.extensions

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
+from prometheus_client import Counter
 
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, ValidationFailedError
 
@@ -27,6 +28,12 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128  # bounds the hashing cost an anonymous caller can demand
 
 TokenType = Literal["access", "refresh"]
+
+AUTH_FAILURES = Counter(
+    "auth_failures",
+    "Requests refused for failed authentication, by reason.",
+    ["reason"],
+)
 
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 # Verified when the e-mail is unknown, so both failures cost the same time.
@@ -115,9 +122,11 @@ def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenCl
             options={"require_exp": True, "require_iat": True, "require_sub": True},
         )
     except JWTError:
-        raise AuthenticationError("the token is invalid or has expired") from None
+        raise AuthenticationError(
+            "the token is invalid or has expired", reason="invalid_token"
+        ) from None
     if payload.get("type") != expected or not isinstance(payload.get("jti"), str):
-        raise AuthenticationError("the token is invalid or has expired")
+        raise AuthenticationError("the token is invalid or has expired", reason="invalid_token")
     return TokenClaims(
         subject=str(payload["sub"]),
         token_type=expected,
