@@ -51,6 +51,7 @@ MANIFEST = (
             "src/{slug}/tasks",
             "src/{slug}/worker.py",
             "tests/e2e/test_worker.py",
+            "tests/unit/tasks",
         ),
         dependencies=("celery", "celery-types"),
     ),
