@@ -39,17 +39,25 @@ UNAVAILABLE_RETRY_AFTER = 5
 _UNAVAILABLE = ServiceUnavailableError(
     "the database is unavailable; retry shortly", retry_after=UNAVAILABLE_RETRY_AFTER
 )
+_DEPENDENCY_UNAVAILABLE = ServiceUnavailableError(
+    "a service this request needs is unavailable; retry shortly",
+    retry_after=UNAVAILABLE_RETRY_AFTER,
+)
 # SQLSTATEs of a server that is shutting down, starting up or out of connections.
 _UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # SQLite names the failed constraint in its message: "UNIQUE constraint failed: users.email".
 _SQLITE_CONSTRAINT = re.compile(r"(UNIQUE|NOT NULL|CHECK|FOREIGN KEY) constraint failed(?:: (.+))?")
+_SQLITE_UNAVAILABLE = re.compile(r"database is locked|unable to open database file|disk I/O error")
 _NAME_PREFIXES = ("uq_", "ck_", "fk_")
 
 
 def database_error(exc: BaseException) -> AppError | None:
     """The problem `exc` stands for, or `None` when it is a bug (answer 500 and log it)."""
-    if isinstance(exc, sa.TimeoutError | ConnectionError | TimeoutError | socket.gaierror):
+    if isinstance(exc, sa.TimeoutError):  # no connection free in the pool in time
         return _UNAVAILABLE
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        # Raised by the socket under whichever client failed to connect.
+        return _DEPENDENCY_UNAVAILABLE
     if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
         return _UNAVAILABLE
     if not isinstance(exc, sa.DBAPIError):
@@ -61,8 +69,11 @@ def database_error(exc: BaseException) -> AppError | None:
         return _integrity_error(exc, state)
     if state is not None and (state.startswith("08") or state in _UNAVAILABLE_STATES):
         return _UNAVAILABLE
-    if state is None and isinstance(exc, sa.OperationalError | sa.InterfaceError):
-        # Connection-level failures carry no SQLSTATE (closed connections, a locked SQLite file).
+    if state is None and isinstance(exc, sa.InterfaceError):
+        # The driver lost or never had its connection; there is no server error code.
+        return _UNAVAILABLE
+    if state is None and _SQLITE_UNAVAILABLE.search(str(exc.orig)):
+        # SQLite reports a busy file like a syntax error (OperationalError); tell them apart.
         return _UNAVAILABLE
     return None
 
