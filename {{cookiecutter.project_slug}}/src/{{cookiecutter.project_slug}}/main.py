@@ -20,7 +20,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
 from {{ cookiecutter.project_slug }}.api import docs, health, problem_pages, v1
-from {{ cookiecutter.project_slug }}.api.metrics import http_metrics, require_metrics_access
+from {{ cookiecutter.project_slug }}.api.metrics import (
+    http_metrics,
+    require_metrics_access,
+)
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
@@ -40,7 +43,10 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
 )
 from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
-from {{ cookiecutter.project_slug }}.middleware.errors import DATABASE_ERRORS, ErrorHandlerMiddleware
+from {{ cookiecutter.project_slug }}.middleware.errors import (
+    DATABASE_ERRORS,
+    ErrorHandlerMiddleware,
+)
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
