@@ -101,6 +101,7 @@ MANIFEST = (
             "src/{slug}/tasks/items.py",
             "src/{slug}/db/migrations/versions/0002_items.py",
             "tests/**/test_items.py",
+            "tests/**/test_items_*.py",
             "tests/**/test_item.py",
         ),
         lines=(

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict, cast
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -20,9 +20,14 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
 from {{ cookiecutter.project_slug }}.api import docs, health, problem_pages, v1
+from {{ cookiecutter.project_slug }}.api.metrics import (
+    http_metrics,
+    require_metrics_access,
+)
 from {{ cookiecutter.project_slug }}.api.openapi import install_problem_schemas
 from {{ cookiecutter.project_slug }}.api.problems import (
     handle_app_error,
+    handle_database_error,
     handle_http_exception,
     handle_validation_error,
 )
@@ -38,7 +43,10 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
 )
 from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
-from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
+from {{ cookiecutter.project_slug }}.middleware.errors import (
+    DATABASE_ERRORS,
+    ErrorHandlerMiddleware,
+)
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
 from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
@@ -104,6 +112,8 @@ def create_app(
     app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for error_type in DATABASE_ERRORS:
+        app.add_exception_handler(error_type, handle_database_error)
     install_problem_schemas(app)
 
     # add_middleware wraps the app built so far, so the last one added runs first. Resulting
@@ -133,8 +143,8 @@ def create_app(
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     app.add_middleware(ErrorHandlerMiddleware)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
+    Instrumentator(excluded_handlers=["/metrics"]).add(http_metrics()).instrument(app).expose(
+        app, include_in_schema=False, dependencies=[Depends(require_metrics_access(settings))]
     )
     app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
     return app

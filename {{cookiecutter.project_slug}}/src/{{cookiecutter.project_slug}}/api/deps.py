@@ -70,8 +70,10 @@ async def get_current_user(
     credentials = credentials_of(request.scope)
     if credentials.principal is None:
         if credentials.token_presented:
-            raise AuthenticationError("the token is invalid or has expired")
-        raise AuthenticationError("send a bearer token in the Authorization header")
+            raise AuthenticationError("the token is invalid or has expired", reason="invalid_token")
+        raise AuthenticationError(
+            "send a bearer token in the Authorization header", reason="missing_token"
+        )
     return await auth.user_from_claims(credentials.principal.claims)
 
 

@@ -14,11 +14,17 @@ from starlette.routing import Match
 from {{ cookiecutter.project_slug }}.core.errors import (
     PROBLEM_MEDIA_TYPE,
     AppError,
+    AuthenticationError,
     RateLimitedError,
     ServiceUnavailableError,
     problem_body,
 )
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.core.security import AUTH_FAILURES
+from {{ cookiecutter.project_slug }}.middleware.errors import database_error
 from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
+
+log = get_logger(__name__)
 
 
 class ProblemResponse(JSONResponse):
@@ -38,8 +44,15 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, AuthenticationError):
+        AUTH_FAILURES.labels(reason=exc.reason).inc()
     if isinstance(exc, RateLimitedError | ServiceUnavailableError):
         headers["Retry-After"] = str(exc.retry_after)
+    extensions = exc.extensions
+    if exc.status == 422 and "errors" not in extensions:
+        # Every 422 lists its field errors (the documented schema requires the list), even a
+        # rule that names no field.
+        extensions = {**extensions, "errors": []}
     body = problem_body(
         exc.status,
         detail=exc.detail,
@@ -48,9 +61,33 @@ async def handle_app_error(request: Request, exc: Exception) -> ProblemResponse:
         code=exc.code,
         title=exc.title,
         type_base=_type_base(request),
-        **exc.extensions,
+        **extensions,
     )
     return ProblemResponse(body, status_code=exc.status, headers=headers)
+
+
+async def handle_database_error(request: Request, exc: Exception) -> ProblemResponse:
+    """Constraint violations are the client's (409, 422), an unreachable database a 503; any
+    other driver error is a bug: logged in full (with the request id), answered without SQL."""
+    error = database_error(exc)
+    if error is None:
+        log.exception("database error", error=type(exc).__name__)
+        body = problem_body(
+            500,
+            detail="the server failed to handle this request; it has been logged",
+            instance=request.url.path,
+            request_id=_request_id(request),
+            type_base=_type_base(request),
+        )
+        return ProblemResponse(body, status_code=500)
+    if error.status >= 500:
+        log.warning("database unavailable", error=type(exc).__name__, reason=_first_line(exc))
+    return await handle_app_error(request, error)
+
+
+def _first_line(exc: BaseException) -> str:
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> ProblemResponse:

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     """Comma-separated origins allowed to call the API from a browser."""
     trusted_proxies: Annotated[list[str], NoDecode] = []
     """Comma-separated proxy addresses or networks (CIDR) whose X-Forwarded-For is believed."""
+    metrics_allowed_networks: Annotated[list[str], NoDecode] = [
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fc00::/7",
+    ]
+    """Comma-separated networks (CIDR) allowed to read /metrics; anyone else gets 403."""
 
     # Traffic
     rate_limit_default: str = "100/minute"
@@ -138,7 +147,7 @@ class Settings(BaseSettings):
         settings_file = SettingsFileSource(settings_cls, Path(path), above, default)
         return init_settings, env_settings, dotenv_settings, settings_file, file_secret_settings
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "metrics_allowed_networks", mode="before")
     @classmethod
     def _parse_csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -151,7 +160,7 @@ class Settings(BaseSettings):
             raise ValueError("'*' is not allowed (credentials are on); list each origin")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         parse_networks(value)

@@ -57,6 +57,14 @@ class AuthenticationError(AppError):
     code = "unauthenticated"
     title = "Authentication required"
 
+    def __init__(
+        self, detail: str | None = None, *, reason: str = "unauthenticated", **extensions: Any
+    ) -> None:
+        super().__init__(detail, **extensions)
+        # Why, in a word from a fixed set (`missing_token`, `invalid_token`,
+        # `invalid_credentials`, `inactive_account`): the auth-failure metric's label.
+        self.reason = reason
+
 
 class PermissionDeniedError(AppError):
     status = 403

@@ -6,14 +6,22 @@ its context (`request_id`, `method`, `path`, `user_id`) and one format.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import logging.config
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal, TextIO
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any, Literal, ParamSpec, TextIO, TypeVar, cast
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 REDACTED = "[redacted]"
 # Matched case-insensitively against keys anywhere in an event, nested mappings included.
@@ -53,6 +61,26 @@ def _is_terminal(stream: TextIO) -> bool:
     return bool(isatty is not None and isatty())
 
 
+# A traceback shows its innermost frames and stops at this size, whatever the stack or the
+# exception's message (SQL with its parameters, say) holds.
+TRACEBACK_FRAMES = 30
+TRACEBACK_MAX_CHARS = 8_000
+
+
+def bounded_traceback(sio: TextIO, exc_info: ExcInfo) -> None:
+    """A plain traceback without local variables, at bounded cost and size.
+
+    The console renderer's default (rich, with locals) costs tens of kilobytes and milliseconds
+    per exception, enough to stall the event loop when a dependency fails under load, and prints
+    locals (passwords, tokens) that the redaction processor never sees.
+    """
+    text = "".join(traceback.format_exception(*exc_info, limit=-TRACEBACK_FRAMES))
+    if len(text) > TRACEBACK_MAX_CHARS:
+        # Keep the end: the innermost frames and the exception itself.
+        text = "...[truncated]\n" + text[-TRACEBACK_MAX_CHARS:]
+    sio.write("\n" + text)
+
+
 def configure_logging(
     level: str = "INFO",
     log_format: Literal["json", "console"] = "console",
@@ -78,7 +106,9 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
     else:
         # Colour only on a terminal: a file or a pipe would get raw ANSI escape codes.
-        renderer = structlog.dev.ConsoleRenderer(colors=_is_terminal(stream))
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_is_terminal(stream), exception_formatter=bounded_traceback
+        )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -117,3 +147,69 @@ def configure_logging(
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.stdlib.get_logger(name)
+
+
+@contextmanager
+def bind_context(**values: Any) -> Iterator[None]:
+    """Add `values` to every log line inside the block, then restore what was there before.
+
+    For CLI commands and tasks, which have no request middleware to do it for them:
+    `with bind_context(task_id=task.request.id): ...`. Safe across `await`: the context is
+    per task (context variables), so concurrent tasks never see each other's values.
+    """
+    with structlog.contextvars.bound_contextvars(**values):
+        yield
+
+
+def log_duration(
+    event: str | None = None, *, level: int = logging.INFO
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Log how long each call of the decorated function (sync or async) took.
+
+    One line per call: `event` (default: the function's qualified name), `duration_ms` and
+    `outcome` (`ok` or `error`); an exception is logged by name and re-raised unchanged.
+    """
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        name = event or func.__qualname__
+        logger = get_logger(func.__module__)
+
+        def record(started: float, error: BaseException | None) -> None:
+            logger.log(
+                level,
+                name,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                outcome="ok" if error is None else "error",
+                error=None if error is None else type(error).__name__,
+            )
+
+        if inspect.iscoroutinefunction(func):
+            run = cast(Callable[P, Any], func)
+
+            @functools.wraps(func)
+            async def timed_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                started = time.perf_counter()
+                try:
+                    result = await run(*args, **kwargs)
+                except BaseException as exc:
+                    record(started, exc)
+                    raise
+                record(started, None)
+                return result
+
+            return cast(Callable[P, R], timed_async)
+
+        @functools.wraps(func)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                record(started, exc)
+                raise
+            record(started, None)
+            return result
+
+        return timed
+
+    return decorate

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
+from prometheus_client import Counter
 
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, ValidationFailedError
 
@@ -27,6 +28,12 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128  # bounds the hashing cost an anonymous caller can demand
 
 TokenType = Literal["access", "refresh"]
+
+AUTH_FAILURES = Counter(
+    "auth_failures",
+    "Requests refused for failed authentication, by reason.",
+    ["reason"],
+)
 
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 # Verified when the e-mail is unknown, so both failures cost the same time.
@@ -58,14 +65,17 @@ def _common_passwords() -> frozenset[str]:
 
 def check_password_policy(password: str, *, email: str) -> None:
     """Raise `ValidationFailedError` naming the first rule the password breaks."""
+    broken: str | None = None
     if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        broken = f"password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+    elif password.lower() in _common_passwords():
+        broken = "password is too common; choose a less guessable one"
+    elif password.lower() == email.lower():
+        broken = "password must not be the e-mail address"
+    if broken is not None:
         raise ValidationFailedError(
-            f"password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+            broken, errors=[{"field": "password", "message": broken, "type": "password_policy"}]
         )
-    if password.lower() in _common_passwords():
-        raise ValidationFailedError("password is too common; choose a less guessable one")
-    if password.lower() == email.lower():
-        raise ValidationFailedError("password must not be the e-mail address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +122,11 @@ def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenCl
             options={"require_exp": True, "require_iat": True, "require_sub": True},
         )
     except JWTError:
-        raise AuthenticationError("the token is invalid or has expired") from None
+        raise AuthenticationError(
+            "the token is invalid or has expired", reason="invalid_token"
+        ) from None
     if payload.get("type") != expected or not isinstance(payload.get("jti"), str):
-        raise AuthenticationError("the token is invalid or has expired")
+        raise AuthenticationError("the token is invalid or has expired", reason="invalid_token")
     return TokenClaims(
         subject=str(payload["sub"]),
         token_type=expected,

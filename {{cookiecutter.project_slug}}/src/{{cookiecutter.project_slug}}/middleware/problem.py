@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.types import Scope, Send
 
@@ -21,14 +22,17 @@ async def send_problem(
     *,
     close: bool = False,
     headers: Sequence[tuple[bytes, bytes]] = (),
+    **extensions: Any,
 ) -> None:
-    """Send an RFC 9457 problem for `scope` with extra `headers`; `close` drops the connection."""
+    """Send an RFC 9457 problem for `scope` with extra `headers` and body `extensions`;
+    `close` drops the connection."""
     body = problem_json(
         status,
         detail=detail,
         instance=scope.get("path"),
         request_id=scope.get("state", {}).get("request_id"),
         type_base=_type_base(scope),
+        **extensions,
     )
     response_headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),

@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.middleware.routes import route_template
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -64,6 +65,9 @@ class RequestContextMiddleware:
                         "request",
                         status=status,
                         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                        # The template (`/api/v1/items/{item_id}`) groups requests by
+                        # endpoint, whatever the ids in the path.
+                        route=route_template(scope),
                         user_id=scope["state"].get("user_id"),
                         client=scope["client"][0] if scope.get("client") else None,
                     )

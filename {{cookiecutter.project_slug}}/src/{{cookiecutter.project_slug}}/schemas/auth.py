@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
-from {{ cookiecutter.project_slug }}.schemas.base import RequestModel
+from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, Text
 
 
 class LoginRequest(RequestModel):
     email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class TokenPair(BaseModel):

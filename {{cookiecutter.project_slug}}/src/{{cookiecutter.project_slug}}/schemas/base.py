@@ -1,11 +1,14 @@
-"""Pieces every payload shares: strict request bodies, and timestamps that carry their offset."""
+"""Pieces every payload shares: strict request bodies, text the database can store, fields that
+may be omitted but not nulled, and timestamps that carry their offset."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+T = TypeVar("T")
 
 
 class RequestModel(BaseModel):
@@ -13,6 +16,36 @@ class RequestModel(BaseModel):
     or a mass-assignment attempt (`"owner_id": ...`) is visible instead of silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+# PostgreSQL text cannot hold NUL; sent anyway it would fail in the driver as a 500. (Lone
+# surrogates, which JSON allows as "\ud800", are refused by pydantic as invalid strings.) A
+# pattern rather than a validator: the rule shows in the OpenAPI schema, and length limits added
+# with `Field(max_length=...)` stay plain string constraints with their plain messages.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+"""A string the database can store; give it the column's length with `Field(max_length=...)`."""
+
+
+def _not_null(value: T | None) -> T:
+    if value is None:
+        raise ValueError("may be left out, but not set to null")
+    return value
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    # Document the field as its type alone: `null` is refused, so it is not part of the API,
+    # and leaving the field out means "unchanged", not a default value.
+    schema.pop("default", None)
+    branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    else:
+        schema["anyOf"] = branches
+
+
+Omittable = Annotated[T | None, AfterValidator(_not_null), Field(json_schema_extra=_without_null)]
+"""A PATCH field that may be left out (defaults to `None`, unset) but never sent as `null`,
+for columns that cannot be NULL."""
 
 
 def _as_utc(value: datetime) -> datetime:

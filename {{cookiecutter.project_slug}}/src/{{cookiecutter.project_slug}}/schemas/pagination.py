@@ -9,12 +9,15 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, Field
 
 MAX_PAGE_SIZE = 100
+# The largest page whose offset, (page - 1) * page_size, still fits PostgreSQL's bigint;
+# beyond it the query would fail in the driver instead of answering 422.
+MAX_PAGE = (2**63 - 1) // MAX_PAGE_SIZE
 
 T = TypeVar("T")
 
 
 class PageParams(BaseModel):
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
 
     @property

@@ -6,13 +6,13 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, UtcDatetime
+from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, Text, UtcDatetime
 
 
 class UserCreate(RequestModel):
     email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
-    full_name: str | None = Field(default=None, max_length=200)
+    password: Text = Field(min_length=1, max_length=1024)
+    full_name: Text | None = Field(default=None, max_length=200)
 
 
 class UserRead(BaseModel):

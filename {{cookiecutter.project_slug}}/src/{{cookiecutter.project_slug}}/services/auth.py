@@ -52,5 +52,7 @@ class AuthService:
         try:
             user_id = uuid.UUID(claims.subject)
         except ValueError:
-            raise AuthenticationError("the token is invalid or has expired") from None
+            raise AuthenticationError(
+                "the token is invalid or has expired", reason="invalid_token"
+            ) from None
         return await self._users.get_active(user_id)

@@ -47,7 +47,7 @@ class UserService:
         stored_hash = user.password_hash if user is not None else None
         valid = await asyncio.to_thread(security.verify_password, password, stored_hash)
         if user is None or not valid or not user.is_active:
-            raise AuthenticationError(INVALID_CREDENTIALS)
+            raise AuthenticationError(INVALID_CREDENTIALS, reason="invalid_credentials")
         if security.password_needs_rehash(user.password_hash):
             user.password_hash = await asyncio.to_thread(security.hash_password, password)
         return user
@@ -55,7 +55,9 @@ class UserService:
     async def get_active(self, user_id: uuid.UUID) -> User:
         user = await self._users.get(user_id)
         if user is None or not user.is_active:
-            raise AuthenticationError("the account does not exist or is disabled")
+            raise AuthenticationError(
+                "the account does not exist or is disabled", reason="inactive_account"
+            )
         return user
 
     async def get(self, user_id: uuid.UUID) -> User:

@@ -13,6 +13,7 @@ import importlib
 import os
 import pkgutil
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import structlog
 from celery import Celery, Task, shared_task, signals
 from kombu import Connection
+from prometheus_client import Counter, Histogram
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.events import Event
@@ -35,6 +37,19 @@ ServiceWork = Callable[["Container", UnitOfWork], Awaitable[T]]
 # The Celery message header that carries the id of the HTTP request that enqueued a task.
 TASK_REQUEST_ID_HEADER = "request_id"
 HEARTBEAT = "{{ cookiecutter.project_slug }}.heartbeat"
+
+TASK_RUNS = Counter(
+    "celery_tasks",
+    "Task runs by task name and outcome (success, failure, retry, ...).",
+    ["task", "outcome"],
+)
+TASK_DURATION = Histogram(
+    "celery_task_duration_seconds",
+    "How long task runs took, by task name.",
+    ["task"],
+)
+# task id -> when it started, in this worker process; removed when it ends.
+_task_started: dict[str, float] = {}
 
 # Event type -> names of the tasks that handle it; filled by `subscribe` in the task modules.
 _subscribers: dict[type[Event], list[str]] = {}
@@ -207,6 +222,27 @@ def _bind_task_context(
 @signals.task_postrun.connect
 def _clear_task_context(**_: Any) -> None:
     structlog.contextvars.unbind_contextvars("task_id", "task", "request_id")
+
+
+@signals.task_prerun.connect
+def _start_task_clock(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _task_started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _record_task_outcome(
+    task_id: str | None = None,
+    task: Task[Any, Any] | None = None,
+    state: str | None = None,
+    **_: Any,
+) -> None:
+    """Count each run by its final state and time it; runs on the worker that ran it."""
+    name = task.name if task is not None else "unknown"
+    TASK_RUNS.labels(task=name, outcome=(state or "unknown").lower()).inc()
+    started = _task_started.pop(task_id, None) if task_id is not None else None
+    if started is not None:
+        TASK_DURATION.labels(task=name).observe(time.perf_counter() - started)
 
 
 @shared_task(name=HEARTBEAT)

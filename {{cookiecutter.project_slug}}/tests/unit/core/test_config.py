@@ -137,6 +137,27 @@ class TestCsvLists:
     def test_no_proxy_is_trusted_by_default(self) -> None:
         assert load_settings().trusted_proxies == []
 
+    def test_metrics_networks_default_to_loopback_and_private_ranges(self) -> None:
+        assert load_settings().metrics_allowed_networks == [
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+        ]
+
+    def test_metrics_networks_from_comma_separated_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("METRICS_ALLOWED_NETWORKS", "10.1.0.0/16, 2001:db8::/32")
+        assert load_settings().metrics_allowed_networks == ["10.1.0.0/16", "2001:db8::/32"]
+
+    def test_a_bad_metrics_network_is_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-network")
+        with pytest.raises(ConfigurationError, match="not-a-network"):
+            load_settings()
+
 
 class TestDefaults:
     def test_documented_defaults(self) -> None:
