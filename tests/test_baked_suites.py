@@ -5,6 +5,13 @@ databases, and a TEST_NAMESPACE of its own under this run's, which names everyth
 creates in the shared services. The suites run one after another: each already spreads over
 every core, and its timing-sensitive tests (migration locks, processes) are written for a busy
 machine, not for two suites competing for it.
+
+The defaults bake (every feature on) runs its whole suite. The other combinations run every test
+but those marked `slow` that read the same in every bake (the migration lock, the CLI, the
+server journey, fuzzing, rate-limit load): they change no code path an option touches, and
+running them three times would triple the cost of CI for nothing. Tests an option does change
+run in each combination: Celery on RabbitMQ runs its real-worker test explicitly. The pytest
+arguments are shown in each test's id.
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ from filelock import FileLock
 
 from tests.support import Bake, Services, asyncpg_url, child_environment, fresh_database, run
 
+OPTION_INDEPENDENT = '-m "not slow"'
 COMBINATIONS = [
-    pytest.param({}, id="defaults"),
-    pytest.param({"use_redis": "n"}, id="celery-on-rabbitmq"),
-    pytest.param({"use_celery": "n", "include_example_domain": "n"}, id="minimal"),
+    pytest.param({}, [""], id="defaults"),
+    pytest.param(
+        {"use_redis": "n"},
+        [OPTION_INDEPENDENT, "tests/e2e/test_worker.py"],
+        id="celery-on-rabbitmq",
+    ),
+    pytest.param(
+        {"use_celery": "n", "include_example_domain": "n"}, [OPTION_INDEPENDENT], id="minimal"
+    ),
 ]
 
 
@@ -37,10 +51,10 @@ def one_suite_at_a_time(session_dir: Path) -> Iterator[FileLock]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("combination", COMBINATIONS)
+@pytest.mark.parametrize(("combination", "test_runs"), COMBINATIONS)
 @pytest.mark.usefixtures("one_suite_at_a_time")
 def test_baked_project_passes_its_own_checks(
-    bake: Bake, services: Services, combination: dict[str, str]
+    bake: Bake, services: Services, combination: dict[str, str], test_runs: list[str]
 ) -> None:
     project = bake(**combination)
     slug = project.name
@@ -61,4 +75,5 @@ def test_baked_project_passes_its_own_checks(
             TEST_AMQP_URL=services.amqp_url,
             TEST_NAMESPACE=f"{services.namespace}_{uuid.uuid4().hex[:4]}",
         )
-        run(["make", "test"], cwd=project, env=env, timeout=1200)
+        for arguments in test_runs:
+            run(["make", "test", f"ARGS={arguments}"], cwd=project, env=env, timeout=1200)
