@@ -61,6 +61,7 @@ MANIFEST = (
             "src/{slug}/core/rate_limit_redis.py",
             "src/{slug}/core/auth_redis.py",
             "tests/integration/core/*rate_limit_redis*",
+            "tests/integration/core/*auth_redis*",
         ),
         dependencies=("redis",),
         lines=(
