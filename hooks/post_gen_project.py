@@ -75,13 +75,16 @@ MANIFEST = (
         YES,
         paths=(
             "src/{slug}/core/rate_limit_redis.py",
+            "src/{slug}/core/auth_redis.py",
             "tests/integration/core/*rate_limit_redis*",
+            "tests/integration/core/*auth_redis*",
         ),
         dependencies=("redis",),
         lines=(
             ("src/{slug}/core/config.py", "if not self.redis_url:"),
             ("src/{slug}/container.py", "from redis.asyncio import Redis"),
             ("src/{slug}/container.py", "from redis.exceptions import RedisError"),
+            ("src/{slug}/container.py", "from {slug}.core.auth_redis import ("),
             ("src/{slug}/container.py", "from {slug}.core.rate_limit_redis import ("),
             ("src/{slug}/container.py", "redis: Redis | None"),
             ("src/{slug}/container.py", "redis: Redis | None = None"),

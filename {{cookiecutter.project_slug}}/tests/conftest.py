@@ -89,6 +89,8 @@ def make_settings(**overrides: Any) -> Settings:
         # Tests share one client address; the limits themselves are tested with their own.
         "rate_limit_default": "1000000/minute",
         "rate_limit_auth": "1000000/minute",
+        # Failed logins from that shared address would add up across tests and runs.
+        "login_max_failures_per_client": 1_000_000,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -42,3 +42,15 @@ async def auth_headers(client: AsyncClient, email: str | None = None) -> dict[st
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def bearer(token: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> dict[str, object]:
+    """The token pair of a successful login."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body

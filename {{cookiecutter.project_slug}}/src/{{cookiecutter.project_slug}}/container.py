@@ -20,9 +20,19 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from {{ cookiecutter.project_slug }}.core.auth_redis import (
+    RedisAttemptStore,
+    RedisTokenStore,
+)
+from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.core.login_throttle import (
+    AttemptStore,
+    InMemoryAttemptStore,
+    LoginThrottle,
+)
 from {{ cookiecutter.project_slug }}.core.mail import LogMailer, Mailer
 from {{ cookiecutter.project_slug }}.core.rate_limit import (
     InMemoryRateLimitStore,
@@ -34,6 +44,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
     check_eviction_policy,
     create_rate_limit_redis,
 )
+from {{ cookiecutter.project_slug }}.core.token_store import InMemoryTokenStore, TokenStore
 from {{ cookiecutter.project_slug }}.db.checks import check_migrations, ping_database
 from {{ cookiecutter.project_slug }}.db.session import (
     SessionMaker,
@@ -58,6 +69,9 @@ from {{ cookiecutter.project_slug }}.tasks.app import (
 
 log = get_logger(__name__)
 
+# Every key this service writes to Redis starts with it.
+KEY_PREFIX = "{{ cookiecutter.project_slug }}:"
+
 Check = Callable[[], Awaitable[object]]
 
 
@@ -71,6 +85,10 @@ class Container:
     redis: Redis | None
     rate_limiter: RateLimiter
     tasks: TaskApp
+    # Revoked access tokens and live refresh-token families.
+    tokens: TokenStore
+    login_throttle: LoginThrottle
+    client_addresses: ClientAddressResolver
     events: EventPublisher
     mailer: Mailer
     # Readiness checks by name, for /health/ready.
@@ -80,10 +98,10 @@ class Container:
         return unit_of_work(self.session_maker)
 
     def users(self, uow: UnitOfWork) -> UserService:
-        return UserService(uow, UserRepository(uow.session), self.events)
+        return UserService(uow, UserRepository(uow.session), self.events, self.tokens)
 
     def auth(self, uow: UnitOfWork) -> AuthService:
-        return AuthService(self.users(uow), self.settings)
+        return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
     def items(self, uow: UnitOfWork) -> ItemService:
         return ItemService(uow, ItemRepository(uow.session), self.events)
@@ -106,6 +124,9 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         }
         # Without Redis, limits are counted per process (logged when the store is created).
         rate_limit_store: RateLimitStore = InMemoryRateLimitStore()
+        # Without Redis, revocations and failed logins are known to this process only.
+        tokens: TokenStore = InMemoryTokenStore()
+        attempts: AttemptStore = InMemoryAttemptStore()
         redis: Redis | None = None
         if settings.redis_url:
             # Both clients connect lazily: the service starts (and reports not ready) while
@@ -118,6 +139,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             )
             stack.push_async_callback(redis.aclose)
             checks["redis"] = redis.ping
+            tokens = RedisTokenStore(redis, key_prefix=KEY_PREFIX)
+            attempts = RedisAttemptStore(redis)
             limiter_redis = create_rate_limit_redis(settings.redis_url)
             stack.push_async_callback(limiter_redis.aclose)
             rate_limit_store = RedisRateLimitStore(limiter_redis)
@@ -144,10 +167,20 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             redis=redis,
             rate_limiter=RateLimiter(
                 rate_limit_store,
-                key_prefix="{{ cookiecutter.project_slug }}:",
+                key_prefix=KEY_PREFIX,
                 fail_open=settings.rate_limit_fail_open,
             ),
             tasks=tasks,
+            tokens=tokens,
+            login_throttle=LoginThrottle(
+                attempts,
+                max_failures=settings.login_max_failures,
+                max_failures_per_client=settings.login_max_failures_per_client,
+                window_seconds=settings.login_failure_window_seconds,
+                key_prefix=KEY_PREFIX,
+                fail_open=settings.rate_limit_fail_open,
+            ),
+            client_addresses=ClientAddressResolver(settings.trusted_proxies),
             events=events,
             mailer=LogMailer(),
             checks=checks,

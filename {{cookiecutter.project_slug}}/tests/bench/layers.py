@@ -87,7 +87,9 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
     from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
     from {{ cookiecutter.project_slug }}.middleware.request_context import RequestContextMiddleware
     from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
-    from {{ cookiecutter.project_slug }}.middleware.security_headers import SecurityHeadersMiddleware
+    from {{ cookiecutter.project_slug }}.middleware.security_headers import (
+        SecurityHeadersMiddleware,
+    )
     from {{ cookiecutter.project_slug }}.middleware.timeout import TimeoutMiddleware
 
     def on(layer: str) -> bool:

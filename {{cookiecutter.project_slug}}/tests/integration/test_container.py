@@ -38,7 +38,7 @@ async def test_services_share_one_unit_of_work(settings: Settings) -> None:
                 UserCreate(email=unique_email(), password=PASSWORD)
             )
         async with services.unit_of_work() as uow:
-            token = services.auth(uow).issue_tokens(user).access_token
+            token = (await services.auth(uow).start_session(user)).access_token
             found = await services.auth(uow).user_from_access_token(token)
 
     assert found.id == user.id

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     """Lifetime of an access token."""
     refresh_token_ttl_seconds: int = Field(default=1_209_600, gt=0)
     """Lifetime of a refresh token."""
+    login_max_failures: int = Field(default=5, ge=1)
+    """Failed logins for one account within the window before further attempts get 429."""
+    login_max_failures_per_client: int = Field(default=5, ge=1)
+    """Failed logins from one client address within the window before it gets 429."""
+    login_failure_window_seconds: int = Field(default=900, gt=0)
+    """How long failed logins are counted, from the first."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Comma-separated origins allowed to call the API from a browser."""
     trusted_proxies: Annotated[list[str], NoDecode] = []

@@ -1,8 +1,13 @@
 """Password hashing and token signing, each behind a small function so the library can change.
 
-Passwords: passlib's CryptContext with argon2 only (passlib's bcrypt support breaks on
-bcrypt >= 4.1). Tokens: python-jose with an explicit algorithm allow-list, so a token cannot pick
-its own algorithm (`alg: none`, or HS512 against an HS256 key).
+Passwords: passlib's CryptContext with argon2 only, from `libpass`, the maintained fork that
+installs the same `passlib` import (passlib 1.7.4 is unmaintained and breaks on bcrypt >= 4.1).
+Tokens: python-jose with an explicit algorithm allow-list, so a token cannot pick its own
+algorithm (`alg: none`, or HS512 against an HS256 key). This is the only module that imports
+either library: swapping in PyJWT or pwdlib means changing this file alone.
+
+Every token carries `sub`, `type`, `jti`, `iat`, `nbf`, `exp`, `iss` and `aud`; refresh tokens
+also carry `fam`, the family id shared by every refresh token descended from one login.
 """
 
 from __future__ import annotations
@@ -85,28 +90,45 @@ class TokenClaims:
     token_id: str
     issued_at: datetime
     expires_at: datetime
+    family: str | None = None
+    """Refresh tokens only: the login this token descends from."""
+
+
+def new_token_id() -> str:
+    return uuid.uuid4().hex
 
 
 def create_token(
-    subject: str, *, kind: TokenType, ttl_seconds: int, secret_key: str
+    subject: str,
+    *,
+    kind: TokenType,
+    ttl_seconds: int,
+    secret_key: str,
+    family: str | None = None,
 ) -> tuple[str, TokenClaims]:
+    if (kind == "refresh") != (family is not None):
+        raise ValueError("refresh tokens, and only they, belong to a family")
     now = datetime.now(UTC)
     claims = TokenClaims(
         subject=subject,
         token_type=kind,
-        token_id=uuid.uuid4().hex,
+        token_id=new_token_id(),
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
+        family=family,
     )
     payload: dict[str, Any] = {
         "sub": claims.subject,
         "type": claims.token_type,
         "jti": claims.token_id,
         "iat": int(claims.issued_at.timestamp()),
+        "nbf": int(claims.issued_at.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
         "iss": ISSUER,
         "aud": AUDIENCE,
     }
+    if family is not None:
+        payload["fam"] = family
     return jwt.encode(payload, secret_key, algorithm=ALGORITHM), claims
 
 
@@ -119,13 +141,23 @@ def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenCl
             algorithms=ALLOWED_ALGORITHMS,
             audience=AUDIENCE,
             issuer=ISSUER,
-            options={"require_exp": True, "require_iat": True, "require_sub": True},
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "require_jti": True,
+            },
         )
     except JWTError:
         raise AuthenticationError(
             "the token is invalid or has expired", reason="invalid_token"
         ) from None
-    if payload.get("type") != expected or not isinstance(payload.get("jti"), str):
+    family = payload.get("fam")
+    if (
+        payload.get("type") != expected
+        or not isinstance(payload.get("jti"), str)
+        or (expected == "refresh") != isinstance(family, str)
+    ):
         raise AuthenticationError("the token is invalid or has expired", reason="invalid_token")
     return TokenClaims(
         subject=str(payload["sub"]),
@@ -133,4 +165,5 @@ def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenCl
         token_id=payload["jti"],
         issued_at=datetime.fromtimestamp(payload["iat"], UTC),
         expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        family=family if isinstance(family, str) else None,
     )

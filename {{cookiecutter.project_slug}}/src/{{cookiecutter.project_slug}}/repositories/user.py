@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from {{ cookiecutter.project_slug }}.core.errors import ConflictError
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.base import Repository
 
@@ -24,3 +26,10 @@ class UserRepository(Repository[User]):
         users = (await self.session.scalars(query)).all()
         total = (await self.session.execute(select(func.count()).select_from(User))).scalar_one()
         return users, total
+
+    async def flush_unique(self, *, conflict: str) -> None:
+        """Flush changes; a unique-constraint violation (a concurrent taker) is a conflict."""
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            raise ConflictError(conflict) from exc

@@ -19,3 +19,7 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
+
+
+class RefreshRequest(RequestModel):
+    refresh_token: str = Field(min_length=1, max_length=8192)

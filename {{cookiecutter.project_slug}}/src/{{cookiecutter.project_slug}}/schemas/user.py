@@ -6,6 +6,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from {{ cookiecutter.project_slug }}.core.permissions import Role
 from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, Text, UtcDatetime
 
 
@@ -13,6 +14,26 @@ class UserCreate(RequestModel):
     email: EmailStr
     password: Text = Field(min_length=1, max_length=1024)
     full_name: Text | None = Field(default=None, max_length=200)
+
+
+class ProfileUpdate(RequestModel):
+    """Changes to one's own account; a new e-mail needs the current password."""
+
+    full_name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = None
+    current_password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class PasswordChange(RequestModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class AccountUpdate(RequestModel):
+    """An admin's changes to any account."""
+
+    role: Role | None = None
+    is_active: bool | None = None
 
 
 class UserRead(BaseModel):

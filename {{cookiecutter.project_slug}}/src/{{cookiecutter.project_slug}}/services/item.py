@@ -8,6 +8,7 @@ from functools import partial
 
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, is_granted
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -20,6 +21,10 @@ class ItemCreated(Event):
     """A new item exists; background processing hangs off this."""
 
     item_id: uuid.UUID
+
+
+def _sees_all(actor: User) -> bool:
+    return is_granted(actor.role, [Permission.ITEMS_ADMIN])
 
 
 class ItemService:
@@ -37,12 +42,12 @@ class ItemService:
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:
         item = await self._items.get(item_id)
         # Someone else's item answers exactly like a missing one, so ids cannot be probed.
-        if item is None or (item.owner_id != actor.id and not actor.is_admin):
+        if item is None or (item.owner_id != actor.id and not _sees_all(actor)):
             raise NotFoundError(f"item {item_id} does not exist")
         return item
 
     async def list_page(self, actor: User, params: PageParams) -> Page[ItemRead]:
-        owner_id = None if actor.is_admin else actor.id
+        owner_id = None if _sees_all(actor) else actor.id
         items, total = await self._items.list_page(
             owner_id=owner_id, offset=params.offset, limit=params.page_size
         )

@@ -8,13 +8,29 @@ from datetime import UTC, datetime
 from functools import partial
 
 from {{ cookiecutter.project_slug }}.core import security
-from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, NotFoundError
+from {{ cookiecutter.project_slug }}.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationFailedError,
+)
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.core.token_store import TokenStore
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
-from {{ cookiecutter.project_slug }}.schemas.user import UserCreate, UserRead
+from {{ cookiecutter.project_slug }}.schemas.user import (
+    AccountUpdate,
+    PasswordChange,
+    ProfileUpdate,
+    UserCreate,
+    UserRead,
+)
+
+log = get_logger(__name__)
 
 INVALID_CREDENTIALS = "incorrect e-mail or password"
 
@@ -26,10 +42,17 @@ class UserRegistered(Event):
 
 
 class UserService:
-    def __init__(self, uow: UnitOfWork, users: UserRepository, events: EventPublisher) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        users: UserRepository,
+        events: EventPublisher,
+        tokens: TokenStore,
+    ) -> None:
         self._uow = uow
         self._users = users
         self._events = events
+        self._tokens = tokens
 
     async def register(self, data: UserCreate, *, role: str = "user") -> User:
         email = data.email.lower()
@@ -59,6 +82,59 @@ class UserService:
                 "the account does not exist or is disabled", reason="inactive_account"
             )
         return user
+
+    async def update_profile(self, user: User, data: ProfileUpdate) -> User:
+        """Name and e-mail; changing the e-mail re-checks the current password."""
+        changes = data.model_dump(exclude_unset=True)
+        if "full_name" in changes:
+            user.full_name = data.full_name
+        if data.email is not None and data.email.lower() != user.email:
+            await self._check_password(user, data.current_password)
+            email = data.email.lower()
+            if await self._users.get_by_email(email) is not None:
+                raise ConflictError("a user with this e-mail already exists")
+            user.email = email
+        await self._users.flush_unique(conflict="a user with this e-mail already exists")
+        return user
+
+    async def change_password(self, user: User, data: PasswordChange) -> None:
+        """A new password (the current one required); every refresh token of the user ends."""
+        await self._check_password(user, data.current_password)
+        security.check_password_policy(data.new_password, email=user.email)
+        user.password_hash = await asyncio.to_thread(security.hash_password, data.new_password)
+        await self._users.flush()
+        await self._tokens.end_user_families(str(user.id))
+
+    async def update_account(self, actor: User, user_id: uuid.UUID, data: AccountUpdate) -> User:
+        """An admin sets the role or the active flag; a deactivated account's sessions end."""
+        user = await self.get(user_id)
+        if user.id == actor.id and (data.is_active is False or data.role not in (None, user.role)):
+            raise PermissionDeniedError("admins cannot demote or deactivate themselves")
+        if data.role is not None:
+            user.role = data.role
+        if data.is_active is not None:
+            user.is_active = data.is_active
+        await self._users.flush()
+        await self._users.refresh(user)
+        if data.is_active is False:
+            # Access tokens already stop at the next request (the account is looked up each
+            # time); ending the families keeps them dead if the account is re-enabled.
+            await self._tokens.end_user_families(str(user.id))
+        log.info(
+            "account changed",
+            actor_id=str(actor.id),
+            user_id=str(user.id),
+            role=user.role,
+            is_active=user.is_active,
+        )
+        return user
+
+    async def _check_password(self, user: User, password: str | None) -> None:
+        if password is None:
+            raise ValidationFailedError("`current_password` is required for this change")
+        valid = await asyncio.to_thread(security.verify_password, password, user.password_hash)
+        if not valid:
+            raise PermissionDeniedError("the current password is incorrect")
 
     async def get(self, user_id: uuid.UUID) -> User:
         user = await self._users.get(user_id)

@@ -80,7 +80,7 @@ class TestRequestBodies:
         assert response.status_code == 405
         assert response.headers["allow"] == "POST"
         response = await client.put("/api/v1/users/me")
-        assert response.headers["allow"] == "GET, HEAD"
+        assert response.headers["allow"] == "GET, HEAD, PATCH"
 
     async def test_a_non_json_body_is_a_415_problem(self, client: AsyncClient) -> None:
         response = await client.post(

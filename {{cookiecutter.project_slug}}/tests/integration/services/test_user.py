@@ -13,6 +13,7 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     ValidationFailedError,
 )
 from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
+from {{ cookiecutter.project_slug }}.core.token_store import InMemoryTokenStore
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
@@ -25,7 +26,9 @@ from tests.factories import PASSWORD, RecordingPublisher, unique_email
 
 
 def service(uow: UnitOfWork, events: EventPublisher | None = None) -> UserService:
-    return UserService(uow, UserRepository(uow.session), events or DiscardingPublisher())
+    return UserService(
+        uow, UserRepository(uow.session), events or DiscardingPublisher(), InMemoryTokenStore()
+    )
 
 
 class TestRegister:

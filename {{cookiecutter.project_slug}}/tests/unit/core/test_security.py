@@ -96,8 +96,8 @@ class TestTokens:
         assert (decoded.expires_at - decoded.issued_at).total_seconds() == 900
 
     def test_claims_carry_issuer_audience_and_unique_id(self) -> None:
-        first, _ = create_token("user-1", kind="refresh", ttl_seconds=60, secret_key=KEY)
-        second, _ = create_token("user-1", kind="refresh", ttl_seconds=60, secret_key=KEY)
+        first, _ = create_token("user-1", kind="access", ttl_seconds=60, secret_key=KEY)
+        second, _ = create_token("user-1", kind="access", ttl_seconds=60, secret_key=KEY)
         payload = jwt.get_unverified_claims(first)
         assert payload["iss"] == ISSUER
         assert payload["aud"] == AUDIENCE
@@ -110,9 +110,30 @@ class TestTokens:
             decode_token(token, expected="access", secret_key=KEY)
 
     def test_refresh_token_is_not_an_access_token(self) -> None:
-        token, _ = create_token("user-1", kind="refresh", ttl_seconds=60, secret_key=KEY)
+        token, _ = create_token(
+            "user-1", kind="refresh", ttl_seconds=60, secret_key=KEY, family="f" * 32
+        )
         with pytest.raises(AuthenticationError):
             decode_token(token, expected="access", secret_key=KEY)
+
+    def test_refresh_token_carries_its_family(self) -> None:
+        token, issued = create_token(
+            "user-1", kind="refresh", ttl_seconds=60, secret_key=KEY, family="f" * 32
+        )
+        decoded = decode_token(token, expected="refresh", secret_key=KEY)
+        assert decoded.family == issued.family == "f" * 32
+        assert decoded.token_id == issued.token_id
+
+    def test_only_refresh_tokens_belong_to_a_family(self) -> None:
+        with pytest.raises(ValueError, match="family"):
+            create_token("user-1", kind="refresh", ttl_seconds=60, secret_key=KEY)
+        with pytest.raises(ValueError, match="family"):
+            create_token("user-1", kind="access", ttl_seconds=60, secret_key=KEY, family="f")
+
+    def test_refresh_token_without_a_family_is_refused(self) -> None:
+        token = jwt.encode(claims(type="refresh"), KEY, algorithm="HS256")
+        with pytest.raises(AuthenticationError):
+            decode_token(token, expected="refresh", secret_key=KEY)
 
     def test_token_signed_with_another_key_is_refused(self) -> None:
         token, _ = create_token("user-1", kind="access", ttl_seconds=60, secret_key=KEY)
@@ -137,11 +158,15 @@ class TestTokens:
             {"iss": "another-service"},
             {"jti": None},
             {"type": "api-key"},
+            {"exp": None},
+            {"nbf": int(time.time()) + 600},
+            {"fam": "f" * 32},
         ],
-        ids=["audience", "issuer", "no-jti", "unknown-type"],
+        ids=["audience", "issuer", "no-jti", "unknown-type", "no-exp", "not-yet-valid", "fam"],
     )
     def test_token_with_wrong_claims_is_refused(self, overrides: dict[str, Any]) -> None:
-        token = jwt.encode(claims(**overrides), KEY, algorithm="HS256")
+        payload = {key: value for key, value in claims(**overrides).items() if value is not None}
+        token = jwt.encode(payload, KEY, algorithm="HS256")
         with pytest.raises(AuthenticationError):
             decode_token(token, expected="access", secret_key=KEY)
 

@@ -1,18 +1,25 @@
-"""Registration and login."""
+"""Registration, login, token refresh and logout."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
-from {{ cookiecutter.project_slug }}.api.deps import AuthServiceDep, UserServiceDep
+from {{ cookiecutter.project_slug }}.api.deps import (
+    AuthServiceDep,
+    ContainerDep,
+    CurrentUser,
+    UserServiceDep,
+)
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.core.errors import (
+    AuthenticationError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
-from {{ cookiecutter.project_slug }}.schemas.auth import LoginRequest, TokenPair
+from {{ cookiecutter.project_slug }}.schemas.auth import LoginRequest, RefreshRequest, TokenPair
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate, UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -48,13 +55,43 @@ async def register(data: UserCreate, users: UserServiceDep) -> User:
 @router.post(
     "/login",
     response_model=TokenPair,
-    responses=problem_responses(401, 413, 415, 422),
+    responses=problem_responses(401, 413, 415, 422, 429, 503),
     openapi_extra={"requestBody": _LOGIN_BODY},
 )
-async def login(request: Request, auth: AuthServiceDep) -> TokenPair:
-    """Exchange e-mail and password for tokens (JSON, or the OAuth2 password form)."""
+async def login(request: Request, auth: AuthServiceDep, container: ContainerDep) -> TokenPair:
+    """Exchange e-mail and password for tokens (JSON, or the OAuth2 password form).
+
+    After repeated failures for the account or the client address, attempts get 429 with
+    `Retry-After` until the window passes, without the password being checked.
+    """
     credentials = await _read_credentials(request)
-    return await auth.login(credentials.email, credentials.password)
+    client = container.client_addresses.client_key(request.scope)
+    return await auth.login(credentials.email, credentials.password, client=client)
+
+
+@router.post("/refresh", response_model=TokenPair, responses=problem_responses(401, 413, 422, 503))
+async def refresh(data: RefreshRequest, auth: AuthServiceDep) -> TokenPair:
+    """Exchange a refresh token for a new pair; the presented refresh token is retired.
+
+    Presenting a retired refresh token again ends every session descended from its login.
+    """
+    return await auth.refresh(data.refresh_token)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 413, 422, 503),
+)
+async def logout(
+    request: Request, data: RefreshRequest, _: CurrentUser, auth: AuthServiceDep
+) -> Response:
+    """Revoke the access token this request carries and end the given refresh token's session."""
+    principal = credentials_of(request.scope).principal
+    if principal is None:  # CurrentUser has already refused such requests
+        raise AuthenticationError("send a bearer token in the Authorization header")
+    await auth.logout(principal.claims, data.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _read_credentials(request: Request) -> LoginRequest:

@@ -1,0 +1,76 @@
+"""Roles map to permissions; `require_permissions` refuses, and logs, what a role lacks."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
+from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
+from {{ cookiecutter.project_slug }}.core.logging import configure_logging
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, Role, is_granted
+from {{ cookiecutter.project_slug }}.models.user import User
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The real logging pipeline in JSON, written to a buffer."""
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    yield buffer
+    configure_logging("WARNING", "console")
+
+
+def test_members_manage_items_but_not_accounts() -> None:
+    assert is_granted(Role.USER, [Permission.ITEMS_READ, Permission.ITEMS_WRITE])
+    assert not is_granted(Role.USER, [Permission.USERS_ADMIN])
+    assert not is_granted(Role.USER, [Permission.ITEMS_ADMIN])
+
+
+def test_admins_hold_every_permission() -> None:
+    assert is_granted(Role.ADMIN, list(Permission))
+
+
+def test_an_unknown_role_may_do_nothing() -> None:
+    assert not is_granted("retired-role", [Permission.ITEMS_READ])
+
+
+def test_any_of_needs_one_permission_all_needs_every_one() -> None:
+    wanted = [Permission.ITEMS_READ, Permission.USERS_ADMIN]
+
+    assert is_granted(Role.USER, wanted, any_of=True)
+    assert not is_granted(Role.USER, wanted)
+
+
+async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
+    json_log: io.StringIO,
+) -> None:
+    member = User(email="member@example.com", password_hash="x", role=Role.USER)
+    check = require_permissions(Permission.USERS_ADMIN)
+
+    with pytest.raises(PermissionDeniedError, match="users:admin"):
+        await check(member)
+
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
+    [denial] = [line for line in lines if line["event"] == "permission denied"]
+    assert denial["required"] == ["users:admin"]
+    assert denial["role"] == "user"
+    assert "user_id" in denial
+
+
+async def test_a_granted_permission_returns_the_user() -> None:
+    admin = User(email="admin@example.com", password_hash="x", role=Role.ADMIN)
+
+    assert await require_permissions(Permission.USERS_ADMIN)(admin) is admin
+
+
+def test_naming_no_permission_is_a_mistake() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        require_permissions()
