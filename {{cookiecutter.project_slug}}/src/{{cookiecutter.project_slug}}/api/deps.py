@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from {{ cookiecutter.project_slug }}.container import Container
-from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, PermissionDeniedError
+from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -78,12 +78,3 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_current_admin(user: CurrentUser) -> User:
-    if not user.is_admin:
-        raise PermissionDeniedError("this operation needs the admin role")
-    return user
-
-
-CurrentAdmin = Annotated[User, Depends(get_current_admin)]
