@@ -16,8 +16,6 @@ import pytest
 from tests.support import Bake, Services, child_environment, run
 
 SCENARIOS = ("GET /health/live", "GET /api/v1/items/{id} (auth)", "POST /api/v1/items (auth)")
-# Redis database of its own, apart from the baked suites' 1 to 3.
-REDIS_DB = 5
 
 
 @pytest.mark.slow
@@ -26,7 +24,7 @@ def test_make_bench_and_the_breakdown_run_end_to_end(bake: Bake, services: Servi
     run(["uv", "sync"], cwd=project)
     env = child_environment(
         TEST_DATABASE_URL=services.database_url,
-        TEST_REDIS_URL=services.redis_database(REDIS_DB),
+        TEST_REDIS_URL=services.redis_url,
         BENCH_DURATION="1",
         BENCH_ROUNDS="1",
     )

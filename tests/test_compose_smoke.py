@@ -129,6 +129,8 @@ def test_compose_services_run_on_the_host(
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": broker_url,
             "CELERY_QUEUE": queue,
+            # Redis keys of this run's own (rate limits, failed logins, revoked tokens).
+            "REDIS_KEY_PREFIX": f"{queue}:",
             "SECRET_KEY": secrets.token_urlsafe(48),
         }
 

@@ -91,6 +91,8 @@ def make_settings(**overrides: Any) -> Settings:
         "rate_limit_auth": "1000000/minute",
         # Failed logins from that shared address would add up across tests and runs.
         "login_max_failures_per_client": 1_000_000,
+        # This run's own Redis keys: runs sharing a Redis never see each other's counters.
+        "redis_key_prefix": f"{{ cookiecutter.project_slug }}-{namespace()}:",
     }
     values.update(overrides)
     return load_settings(**values)

@@ -217,6 +217,8 @@ def server_env(database_url: str, service_urls: ServiceUrls) -> dict[str, str]:
     """What `serve` (and the worker) get in the end-to-end tests: every backing service real."""
     return service_env(
         DATABASE_URL=database_url,
+        # Keys of this server's own: failed logins or limits of other tests never reach it.
+        REDIS_KEY_PREFIX=f"{SLUG}-{namespace()}-{uuid.uuid4().hex[:8]}:",
 {%- if cookiecutter.use_redis == 'y' %}
         REDIS_URL=service_urls.redis,
 {%- endif %}

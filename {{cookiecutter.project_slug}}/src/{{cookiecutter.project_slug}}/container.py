@@ -69,9 +69,6 @@ from {{ cookiecutter.project_slug }}.tasks.app import (
 
 log = get_logger(__name__)
 
-# Every key this service writes to Redis starts with it.
-KEY_PREFIX = "{{ cookiecutter.project_slug }}:"
-
 Check = Callable[[], Awaitable[object]]
 
 
@@ -139,7 +136,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             )
             stack.push_async_callback(redis.aclose)
             checks["redis"] = redis.ping
-            tokens = RedisTokenStore(redis, key_prefix=KEY_PREFIX)
+            tokens = RedisTokenStore(redis, key_prefix=settings.redis_key_prefix)
             attempts = RedisAttemptStore(redis)
             limiter_redis = create_rate_limit_redis(settings.redis_url)
             stack.push_async_callback(limiter_redis.aclose)
@@ -167,7 +164,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             redis=redis,
             rate_limiter=RateLimiter(
                 rate_limit_store,
-                key_prefix=KEY_PREFIX,
+                key_prefix=settings.redis_key_prefix,
                 fail_open=settings.rate_limit_fail_open,
             ),
             tasks=tasks,
@@ -177,7 +174,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 max_failures=settings.login_max_failures,
                 max_failures_per_client=settings.login_max_failures_per_client,
                 window_seconds=settings.login_failure_window_seconds,
-                key_prefix=KEY_PREFIX,
+                key_prefix=settings.redis_key_prefix,
                 fail_open=settings.rate_limit_fail_open,
             ),
             client_addresses=ClientAddressResolver(settings.trusted_proxies),

@@ -526,6 +526,8 @@ def setup(options: Options) -> Iterator[Setup]:
                 CELERY_BROKER_URL="memory://",
 {%- endif %}
                 LOG_LEVEL="INFO",
+                # Keys of this run's own: other users of the Redis never share its counters.
+                REDIS_KEY_PREFIX=f"{SLUG}-bench-{uuid.uuid4().hex[:8]}:",
                 RATE_LIMIT_DEFAULT=UNLIMITED_RATE,
                 RATE_LIMIT_AUTH=UNLIMITED_RATE,
             )

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     """Connections kept open per process."""
     redis_url: str | None = None
     """Shared store for rate limits, cache and token revocation; in-process stores when unset."""
+    redis_key_prefix: str = Field(default="{{ cookiecutter.project_slug }}:", min_length=1)
+    """Starts every key the service writes to Redis; environments sharing a Redis need their own."""
     celery_broker_url: str | None = None
     """Celery broker; tasks run eagerly in-process when neither this nor REDIS_URL is set."""
     celery_queue: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
