@@ -207,6 +207,7 @@ class Cache:
         poll_seconds: float = 0.02,
     ) -> None:
         self.store = store
+        self.key_prefix = key_prefix
         self._prefix = f"{key_prefix}cache:{FORMAT_VERSION}:"
         self.default_ttl = default_ttl
         self._lock_seconds = lock_seconds
