@@ -80,6 +80,8 @@ MANIFEST = (
             "tests/integration/core/*rate_limit_redis*",
             "tests/integration/core/*auth_redis*",
             "tests/integration/core/*cache_redis*",
+            "tests/integration/api/v1/*cache_redis*",
+            "tests/e2e/*cache_redis*",
         ),
         dependencies=("redis",),
         lines=(
