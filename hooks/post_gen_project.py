@@ -121,10 +121,7 @@ MANIFEST = (
             ("src/{slug}/container.py", "from {slug}.repositories.item import ItemRepository"),
             ("src/{slug}/container.py", "from {slug}.services.item import ItemService"),
             ("src/{slug}/container.py", "def items(self, uow: UnitOfWork) -> ItemService:"),
-            (
-                "src/{slug}/container.py",
-                "from {slug}.integrations.upstream import UpstreamClient, create_upstream_client",
-            ),
+            ("src/{slug}/container.py", "from {slug}.integrations.upstream import ("),
             ("src/{slug}/container.py", "from {slug}.services.upstream import UpstreamService"),
             ("src/{slug}/container.py", "upstream: UpstreamClient | None"),
             ("src/{slug}/container.py", "def upstream_status(self) -> UpstreamService:"),

@@ -65,7 +65,10 @@ from {{ cookiecutter.project_slug }}.db.session import (
     unit_of_work,
 )
 from {{ cookiecutter.project_slug }}.integrations.http import create_http_client
-from {{ cookiecutter.project_slug }}.integrations.upstream import UpstreamClient, create_upstream_client
+from {{ cookiecutter.project_slug }}.integrations.upstream import (
+    UpstreamClient,
+    create_upstream_client,
+)
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.auth import AuthService

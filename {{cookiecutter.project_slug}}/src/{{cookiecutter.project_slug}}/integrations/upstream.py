@@ -11,7 +11,10 @@ from pydantic import ValidationError
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.resilience import CircuitBreaker
-from {{ cookiecutter.project_slug }}.integrations.http import ResilientHttp, UpstreamUnavailableError
+from {{ cookiecutter.project_slug }}.integrations.http import (
+    ResilientHttp,
+    UpstreamUnavailableError,
+)
 from {{ cookiecutter.project_slug }}.schemas.upstream import UpstreamStatus
 
 
