@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     # Outbound HTTP
     upstream_url: str | None = None
-    """Base URL of the example upstream integration (GET /status); unset, it answers 503."""
+    """Base URL of the example upstream integration (GET /status); unset, it is not called."""
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     """Connect, read and write timeout of each outbound HTTP attempt."""
     http_retries: int = Field(default=2, ge=0)

@@ -1,11 +1,13 @@
 """Use cases over the example upstream: where a real service would combine its answer with
-its own data. Unconfigured, it answers 503 rather than failing at start-up."""
+its own data."""
 
 from __future__ import annotations
 
-from {{ cookiecutter.project_slug }}.core.errors import ServiceUnavailableError
 from {{ cookiecutter.project_slug }}.integrations.upstream import UpstreamClient
 from {{ cookiecutter.project_slug }}.schemas.upstream import UpstreamStatus
+
+# Reported while UPSTREAM_URL is unset: nothing is wrong with this service, and nothing to ask.
+UNCONFIGURED = UpstreamStatus(status="unconfigured")
 
 
 class UpstreamService:
@@ -14,5 +16,5 @@ class UpstreamService:
 
     async def status(self) -> UpstreamStatus:
         if self._upstream is None:
-            raise ServiceUnavailableError("UPSTREAM_URL is not configured", retry_after=60)
+            return UNCONFIGURED
         return await self._upstream.status()
