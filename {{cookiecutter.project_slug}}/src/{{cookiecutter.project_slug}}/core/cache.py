@@ -12,9 +12,11 @@ even when the reader stores it after the writer invalidated (the classic stale-s
 tag that expired or was evicted makes its entries misses, never stale hits. The tags of a key are
 known when it is read (the key builders give both), so a hit costs one MGET.
 
-Stampedes: concurrent misses of one key in a process share one computation; across processes a
-short lock (`SET NX PX`) lets one compute while the others poll briefly for its value, then
-compute anyway rather than wait on a holder that died.
+Stampedes: concurrent misses of one key in a process share one computation (unless an
+invalidation came between them: a computation that started before it may have read old data);
+across processes a short lock (`SET NX PX`) lets one compute while the others poll briefly for
+its value, then compute anyway rather than wait on a holder that died. While the store is down
+every call computes: read-through, as without a cache.
 
 Failures: a store that is down, slow or returns garbage is logged, counted in
 `cache_requests_total{result="error"}` and read through; only the value's own computation can
@@ -215,7 +217,8 @@ class Cache:
         self._poll_seconds = poll_seconds
         # Tag tokens outlive the entries that record them, or those entries would only miss.
         self._tag_ttl = default_ttl * 4
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        # Computations under way, by key and the tag tokens they started from.
+        self._inflight: dict[tuple[str, tuple[bytes | None, ...]], asyncio.Future[bytes]] = {}
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}{key}"
@@ -300,8 +303,14 @@ class Cache:
             tokens = exc.tokens
         except ValidationError as exc:
             _report_error("get", key, exc)
+        if tokens is None:
+            # Without the tokens a computation under way cannot be told fresh from stale.
+            return await compute()
 
-        running = self._inflight.get(key)
+        # Only a computation that started from the same tokens is shared: one that began before
+        # an invalidation may have read the old data.
+        flight = (key, tuple(tokens))
+        running = self._inflight.get(flight)
         if running is not None:
             try:
                 return adapter.validate_json(await asyncio.shield(running))
@@ -310,7 +319,7 @@ class Cache:
                     return await compute()
                 raise
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        self._inflight[flight] = future
         try:
             value = await self._compute_and_store(key, compute, adapter, ttl, tags, tokens)
             future.set_result(adapter.dump_json(value))
@@ -324,7 +333,7 @@ class Cache:
                 future.exception()
             raise
         finally:
-            del self._inflight[key]
+            del self._inflight[flight]
 
     async def _compute_and_store(
         self,
@@ -333,10 +342,8 @@ class Cache:
         adapter: TypeAdapter[T],
         ttl: float | None,
         tags: Sequence[str],
-        tokens: list[bytes | None] | None,
+        tokens: list[bytes | None],
     ) -> T:
-        if tokens is None:  # the store failed a moment ago: do not make the request wait on it
-            return await compute()
         lock_key = self._key(f"lock:{key}")
         try:
             if any(token is None for token in tokens):

@@ -46,8 +46,9 @@ class Counted:
 
     async def __call__(self) -> Thing:
         self.calls += 1
+        call = self.calls
         await asyncio.sleep(self.delay)
-        return Thing(name=f"computed-{self.calls}", size=self.calls)
+        return Thing(name=f"computed-{call}", size=call)
 
 
 class TestValues:
@@ -176,6 +177,21 @@ class TestStampede:
         assert {result.name for result in results} == {"computed-1"}
         # Each caller gets its own copy: changing one cannot change another's.
         assert len({id(result) for result in results}) == 20
+
+    async def test_a_computation_begun_before_an_invalidation_is_not_shared_after_it(
+        self,
+    ) -> None:
+        cache = Cache(MemoryCacheStore())
+        compute = Counted(delay=0.2)
+        reading_old_row = asyncio.create_task(cache.get_or_set("k", compute, THING, tags=["t"]))
+        await asyncio.sleep(0.05)
+
+        await cache.invalidate_tags("t")  # a change commits while the old row is being read
+        after_the_change = await cache.get_or_set("k", compute, THING, tags=["t"])
+
+        assert after_the_change.name == "computed-2"
+        assert (await reading_old_row).name == "computed-1"
+        assert compute.calls == 2
 
     async def test_waiters_share_the_failure_of_the_computation(self) -> None:
         cache = Cache(MemoryCacheStore())
