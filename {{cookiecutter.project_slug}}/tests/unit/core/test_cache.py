@@ -15,6 +15,7 @@ from {{ cookiecutter.project_slug }}.core.cache import (
     NullCacheStore,
     cached,
 )
+from {{ cookiecutter.project_slug }}.core.config import ConfigurationError, load_settings
 
 
 class Thing(BaseModel):
@@ -275,3 +276,8 @@ class TestDecorator:
 
         assert catalogue.loads == [1, 1]
         assert reloaded.size == 2
+
+
+def test_the_redis_backend_needs_a_redis_url() -> None:
+    with pytest.raises(ConfigurationError, match="CACHE_BACKEND=redis needs REDIS_URL"):
+        load_settings(cache_backend="redis", redis_url=None)
