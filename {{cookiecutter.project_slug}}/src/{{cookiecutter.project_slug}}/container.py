@@ -26,6 +26,7 @@ from {{ cookiecutter.project_slug }}.core.auth_redis import (
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -88,6 +89,8 @@ class Container:
     client_addresses: ClientAddressResolver
     events: EventPublisher
     mailer: Mailer
+    # Signs and checks pagination cursors.
+    cursors: CursorCodec
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -101,7 +104,7 @@ class Container:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events)
+        return ItemService(uow, ItemRepository(uow.session), self.events, self.cursors)
 
 
 @asynccontextmanager
@@ -180,6 +183,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             events=events,
             mailer=LogMailer(),
+            cursors=CursorCodec(settings.signing_key),
             checks=checks,
         )
         yield container
