@@ -54,9 +54,11 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_session_maker,
     unit_of_work,
 )
+from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
@@ -102,6 +104,12 @@ class Container:
 
     def auth(self, uow: UnitOfWork) -> AuthService:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
+
+    def idempotency(self, uow: UnitOfWork) -> IdempotencyService:
+        return IdempotencyService(
+            IdempotencyKeyRepository(uow.session),
+            ttl_seconds=self.settings.idempotency_key_ttl_seconds,
+        )
 
     def items(self, uow: UnitOfWork) -> ItemService:
         return ItemService(uow, ItemRepository(uow.session), self.events, self.cursors)

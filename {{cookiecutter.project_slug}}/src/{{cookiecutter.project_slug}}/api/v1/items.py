@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from {{ cookiecutter.project_slug }}.api.conditional import (
     NOT_MODIFIED_RESPONSE,
@@ -15,7 +15,8 @@ from {{ cookiecutter.project_slug }}.api.conditional import (
     not_modified,
     required_versions,
 )
-from {{ cookiecutter.project_slug }}.api.deps import ItemServiceDep
+from {{ cookiecutter.project_slug }}.api.deps import IdempotencyServiceDep, ItemServiceDep
+from {{ cookiecutter.project_slug }}.api.idempotency import IdempotencyKeyHeader, idempotent
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
 from {{ cookiecutter.project_slug }}.core.permissions import Permission
@@ -39,15 +40,31 @@ Writer = Annotated[User, Depends(require_permissions(Permission.ITEMS_WRITE))]
     "",
     response_model=ItemRead,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(413),
+    responses=problem_responses(409, 413),
 )
 async def create_item(
-    data: ItemCreate, user: Writer, items: ItemServiceDep, response: Response
-) -> Item:
-    """Create an item owned by the signed-in user."""
-    item = await items.create(user, data)
-    response.headers["ETag"] = etag(item.version)
-    return item
+    data: ItemCreate,
+    user: Writer,
+    items: ItemServiceDep,
+    idempotency: IdempotencyServiceDep,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Create an item owned by the signed-in user; retry safely with `Idempotency-Key`."""
+
+    async def create() -> tuple[ItemRead, dict[str, str]]:
+        item = await items.create(user, data)
+        return ItemRead.model_validate(item), {"ETag": etag(item.version)}
+
+    return await idempotent(
+        service=idempotency,
+        user=user,
+        key=idempotency_key,
+        request=request,
+        payload=data,
+        status_code=status.HTTP_201_CREATED,
+        work=create,
+    )
 
 
 @router.get(
