@@ -14,7 +14,7 @@ from fastapi import Header
 IfMatch = Annotated[
     str | None,
     Header(
-        description="Write only if the item is still at this `ETag`; 412 otherwise. "
+        description="Write only if the resource is still at this `ETag`; 412 otherwise. "
         "Without it the write is unconditional."
     ),
 ]
@@ -24,7 +24,7 @@ IfNoneMatch = Annotated[
 ]
 
 NOT_MODIFIED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    304: {"description": "The item is unchanged since the given `ETag`"}
+    304: {"description": "Unchanged since the given `ETag`"}
 }
 
 
