@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, Select, and_, func, or_, tuple_
+from sqlalchemy import ColumnElement, DateTime, Select, and_, func, literal, or_, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -31,6 +31,20 @@ def _adapter(column: InstrumentedAttribute[Any]) -> TypeAdapter[Any]:
     return TypeAdapter(column.type.python_type)
 
 
+# SQLite keeps timestamps as text, and the ones its own clock writes (`server_default=now()`)
+# lack the fraction bound values carry: '... 06:39:30' sorts before '... 06:39:30.000000'. On
+# SQLite, timestamps are therefore ordered and compared in one normalised form.
+_SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%f"
+
+
+def _comparable(dialect: str, column: InstrumentedAttribute[Any], value: Any = None) -> Any:
+    """`column` (or, given, `value` bound as that column) as the expression sorts compare."""
+    expression = column if value is None else literal(value, column.type)
+    if dialect == "sqlite" and isinstance(column.type, DateTime):
+        return func.strftime(_SQLITE_TIMESTAMP, expression)
+    return expression
+
+
 @dataclass(frozen=True, slots=True)
 class Ordering:
     """The columns of a sort, each with its direction; the last one is unique (the primary key)."""
@@ -49,10 +63,9 @@ class Ordering:
         columns = tuple((sortable[k.field], k.descending) for k in sort)
         return cls((*columns, (key, columns[-1][1] if columns else False)))
 
-    def order_by(self) -> list[ColumnElement[Any]]:
-        return [
-            column.desc() if descending else column.asc() for column, descending in self.columns
-        ]
+    def order_by(self, dialect: str) -> list[ColumnElement[Any]]:
+        keys = [(_comparable(dialect, column), descending) for column, descending in self.columns]
+        return [key.desc() if descending else key.asc() for key, descending in keys]
 
     def values_of(self, row: object) -> list[Any]:
         """The sort values of `row` as JSON values, for a cursor; `parse` reads them back."""
@@ -61,19 +74,24 @@ class Ordering:
             for column, _ in self.columns
         ]
 
-    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+    def after(self, values: Sequence[Any], dialect: str) -> ColumnElement[bool]:
         """Rows strictly after the row with sort `values`, in this order."""
+        keys = [_comparable(dialect, column) for column, _ in self.columns]
+        bounds = [
+            _comparable(dialect, column, value)
+            for (column, _), value in zip(self.columns, values, strict=True)
+        ]
         directions = {descending for _, descending in self.columns}
         if len(directions) == 1:
             # One direction: a row comparison, which PostgreSQL answers from a matching index.
-            row = tuple_(*(column for column, _ in self.columns))
-            return row < tuple_(*values) if directions.pop() else row > tuple_(*values)
+            row, bound = tuple_(*keys), tuple_(*bounds)
+            return row < bound if directions.pop() else row > bound
         # Mixed directions: (a > x) OR (a = x AND b < y) OR ..., each key in its own direction.
         branches = []
-        for index, (column, descending) in enumerate(self.columns):
-            equal = [c == v for (c, _), v in zip(self.columns[:index], values, strict=False)]
-            beyond = column < values[index] if descending else column > values[index]
-            branches.append(and_(*equal, beyond))
+        for index, (_, descending) in enumerate(self.columns):
+            equal = [keys[n] == bounds[n] for n in range(index)]
+            key, bound = keys[index], bounds[index]
+            branches.append(and_(*equal, key < bound if descending else key > bound))
         return or_(*branches)
 
     def parse(self, values: object) -> list[Any]:
@@ -125,8 +143,9 @@ class Repository(Generic[ModelT]):
         self, query: Select[ModelT], ordering: Ordering, *, offset: int, limit: int
     ) -> tuple[Sequence[ModelT], int]:
         """One page of `query` in `ordering`, and how many rows the whole query has."""
+        dialect = self.session.get_bind().dialect.name
         rows = await self.session.scalars(
-            query.order_by(*ordering.order_by()).offset(offset).limit(limit)
+            query.order_by(*ordering.order_by(dialect)).offset(offset).limit(limit)
         )
         count = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
         total = (await self.session.execute(count)).scalar_one()
@@ -142,11 +161,12 @@ class Repository(Generic[ModelT]):
     ) -> tuple[Sequence[ModelT], list[Any] | None]:
         """Up to `limit` rows after the position `after`, and the position of the last one when
         more rows follow (`None` at the end)."""
+        dialect = self.session.get_bind().dialect.name
         if after is not None:
-            query = query.where(ordering.after(after))
+            query = query.where(ordering.after(after, dialect))
         # One extra row says whether there is a next page without a count.
         rows = (
-            await self.session.scalars(query.order_by(*ordering.order_by()).limit(limit + 1))
+            await self.session.scalars(query.order_by(*ordering.order_by(dialect)).limit(limit + 1))
         ).all()
         if len(rows) <= limit:
             return rows, None

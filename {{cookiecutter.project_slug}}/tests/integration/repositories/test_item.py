@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -16,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher
-from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
+from {{ cookiecutter.project_slug }}.db import migrate
+from {{ cookiecutter.project_slug }}.db.session import UnitOfWork, create_engine, create_session_maker, unit_of_work
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemListParams
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from tests.conftest import make_settings
 from tests.factories import unique_email
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -163,3 +166,31 @@ class TestIndexes:
             assert "Seq Scan on items" not in plan, f"{statement}\n{parameters}\n{plan}"
             checked += 1
         assert checked >= 2 * len(SORTS) * 4
+
+
+class TestOnSqlite:
+    async def test_rows_stamped_by_the_database_clock_page_once_each(self, tmp_path: Path) -> None:
+        """`make dev` runs on SQLite, whose own `now()` writes timestamps without a fraction."""
+        settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/dev.sqlite3")
+        await migrate.upgrade(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            async with unit_of_work(create_session_maker(engine)) as uow:
+                owner = await make_user(uow.session)
+                for title in "edcba":
+                    # created_at from the server default, within one second of each other
+                    uow.session.add(Item(owner_id=owner.id, title=title))
+                await uow.session.flush()
+                items = service(uow)
+                seen: list[str] = []
+                params = ItemListParams(limit=2, sort="-created_at,title")
+                for _ in range(10):
+                    page = await items.list_cursor(owner, params)
+                    seen += [item.title for item in page.items]
+                    if page.next_cursor is None:
+                        break
+                    params = ItemListParams(cursor=page.next_cursor, limit=2)
+        finally:
+            await engine.dispose()
+
+        assert sorted(seen) == list("abcde")
