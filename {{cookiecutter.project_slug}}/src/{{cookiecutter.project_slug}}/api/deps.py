@@ -22,6 +22,7 @@ from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
@@ -67,6 +68,7 @@ def rate_limit(spec: str) -> params.Depends:
 
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]
 AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
+IdempotencyServiceDep = Annotated[IdempotencyService, Depends(service(Container.idempotency))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
 
 
