@@ -122,10 +122,14 @@ def test_scaffolded_resources_lint_migrate_and_pass_their_tests(
             run([*command, "--fields", fields], cwd=project)
     assert source_files(project) == before
 
+    versions = f"src/{slug}/db/migrations/versions"
+    shipped = len(list((project / versions).glob("[0-9]*.py")))
+
     outputs = scaffold(project)
 
-    assert f"created src/{slug}/db/migrations/versions/0003_products.py" in outputs[0]
-    assert f"created src/{slug}/db/migrations/versions/0004_notes.py" in outputs[1]
+    # Numbered after the shipped revisions, in the order they were scaffolded.
+    assert f"created {versions}/{shipped + 1:04d}_products.py" in outputs[0]
+    assert f"created {versions}/{shipped + 2:04d}_notes.py" in outputs[1]
     run(["make", "lint"], cwd=project)
 
     with fresh_database(services) as database_url:
