@@ -62,8 +62,20 @@ MANIFEST = (
             "deploy/k8s/base/beat-deployment.yaml",
             "deploy/k8s/overlays/*/worker-replicas.yaml",
         ),
-        dependencies=("celery", "celery-types"),
+        dependencies=("celery", "celery-types", "opentelemetry-instrumentation-celery"),
         lines=(
+            (
+                "src/{slug}/core/telemetry.py",
+                "from opentelemetry.instrumentation.celery import CeleryInstrumentor",
+            ),
+            (
+                "src/{slug}/core/telemetry.py",
+                "# Carries a request's trace into the tasks it enqueues, worker included.",
+            ),
+            (
+                "src/{slug}/core/telemetry.py",
+                "CeleryInstrumentor(),  # type: ignore[no-untyped-call]",
+            ),
             ("src/{slug}/container.py", "tasks: TaskApp"),
             ("src/{slug}/container.py", "tasks=tasks,"),
             ("deploy/k8s/base/kustomization.yaml", "- worker-deployment.yaml"),
@@ -81,8 +93,13 @@ MANIFEST = (
             "tests/integration/core/*rate_limit_redis*",
             "tests/integration/core/*auth_redis*",
         ),
-        dependencies=("redis",),
+        dependencies=("redis", "opentelemetry-instrumentation-redis"),
         lines=(
+            (
+                "src/{slug}/core/telemetry.py",
+                "from opentelemetry.instrumentation.redis import RedisInstrumentor",
+            ),
+            ("src/{slug}/core/telemetry.py", "RedisInstrumentor(),"),
             ("src/{slug}/core/config.py", "if not self.redis_url:"),
             ("src/{slug}/container.py", "from redis.asyncio import Redis"),
             ("src/{slug}/container.py", "from redis.exceptions import RedisError"),

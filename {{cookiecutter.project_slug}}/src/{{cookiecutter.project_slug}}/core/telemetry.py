@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -56,6 +56,14 @@ def tracer_provider() -> TracerProvider:
     return provider
 
 
+class Instrumentor(Protocol):
+    """What every OpenTelemetry instrumentor offers (their base class is not typed)."""
+
+    def instrument(self, **options: Any) -> object: ...
+
+    def uninstrument(self, **options: Any) -> object: ...
+
+
 @contextmanager
 def tracing(engine: AsyncEngine) -> Iterator[None]:
     """Trace `engine`'s queries and every Redis, httpx and Celery call while the block runs;
@@ -69,22 +77,29 @@ def tracing(engine: AsyncEngine) -> Iterator[None]:
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     provider = tracer_provider()
-    database, redis, http = SQLAlchemyInstrumentor(), RedisInstrumentor(), HTTPXClientInstrumentor()
-    celery = CeleryInstrumentor()  # type: ignore[no-untyped-call]
-    # The instrumentation declares SQLAlchemy < 2.1 but works with 2.1, whose event API is
-    # unchanged; without skipping the check it would silently trace no query.
-    database.instrument(engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True)
-    redis.instrument(tracer_provider=provider)
-    http.instrument(tracer_provider=provider)
-    # Carries the trace from the request that enqueues a task into the worker that runs it.
-    celery.instrument(tracer_provider=provider)
-    try:
-        yield
-    finally:
-        # Instrumentors are process-wide: the next container (a test's, say) instruments anew.
-        for instrumentor in (celery, http, redis, database):
-            instrumentor.uninstrument()
-        provider.force_flush()
+    database = SQLAlchemyInstrumentor()
+    clients: list[Instrumentor] = [
+        HTTPXClientInstrumentor(),
+        RedisInstrumentor(),
+        # Carries a request's trace into the tasks it enqueues, worker included.
+        CeleryInstrumentor(),  # type: ignore[no-untyped-call]
+    ]
+    # Instrumentors are process-wide: undone when the container closes, so the next container
+    # (a test's, say) instruments its own engine.
+    with ExitStack() as undo:
+        # The instrumentation declares SQLAlchemy < 2.1 but works with 2.1, whose event API is
+        # unchanged; without skipping the check it would silently trace no query.
+        database.instrument(
+            engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
+        )
+        undo.callback(database.uninstrument)
+        for client in clients:
+            client.instrument(tracer_provider=provider)
+            undo.callback(client.uninstrument)
+        try:
+            yield
+        finally:
+            provider.force_flush()
 
 
 def instrument_app(app: FastAPI) -> None:

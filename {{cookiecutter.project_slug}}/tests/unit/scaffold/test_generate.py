@@ -81,9 +81,18 @@ class TestRefusals:
     def test_command_line_refusal_is_one_line_and_exits_non_zero(self, project: Path) -> None:
         before = snapshot(project)
 
-        command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "scaffold", "resource", "order"]
+        command = [
+            sys.executable,
+            "-m",
+            "{{ cookiecutter.project_slug }}",
+            "scaffold",
+            "resource",
+            "order",
+            "--project-dir",
+            str(project),
+        ]
         result = subprocess.run(
-            [*command, "--project-dir", str(project)],
+            command,
             capture_output=True,
             text=True,
             check=False,
