@@ -7,10 +7,9 @@ server, a Celery worker) arrive in the same place.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -54,6 +53,7 @@ class ExportedSpan:
 @dataclass
 class Collector:
     endpoint: str
+    server: ThreadingHTTPServer
     _spans: list[ExportedSpan] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,9 +87,8 @@ class Collector:
             self._spans.clear()
 
 
-@contextmanager
-def running_collector() -> Iterator[Collector]:
-    """A receiver on a free loopback port for the duration of the block."""
+def start_collector() -> Collector:
+    """A receiver on a free loopback port, serving from a daemon thread."""
     collector: Collector
 
     class Handler(BaseHTTPRequestHandler):
@@ -110,12 +109,16 @@ def running_collector() -> Iterator[Collector]:
             pass  # one line per export on stderr would drown the test output
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    collector = Collector(endpoint=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield collector
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    collector = Collector(endpoint=f"http://127.0.0.1:{server.server_address[1]}", server=server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return collector
+
+
+@functools.cache
+def process_collector() -> Collector:
+    """The one receiver of this test process, started on first use, stopped with the process.
+
+    One per process because the process's tracer provider is: it keeps exporting to the
+    endpoint it was created with.
+    """
+    return start_collector()

@@ -6,26 +6,18 @@ follows the trace into a real worker process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import make_settings, serving
 from tests.factories import auth_headers
-from tests.telemetry_collector import CONSUMER, SERVER, Collector, running_collector
-
-
-@pytest.fixture(scope="session")
-def collector() -> Iterator[Collector]:
-    # One per test process: the process's tracer provider keeps the endpoint it started with.
-    with running_collector() as collector:
-        yield collector
+from tests.telemetry_collector import CONSUMER, SERVER, Collector, process_collector
 
 
 @pytest.fixture
-def traced(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> Collector:
+def traced(monkeypatch: pytest.MonkeyPatch) -> Collector:
+    collector = process_collector()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
     collector.clear()
     return collector

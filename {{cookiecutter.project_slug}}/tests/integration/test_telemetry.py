@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,12 @@ from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import serving
 from tests.factories import PASSWORD, unique_email
 from tests.processes import service_env
-from tests.telemetry_collector import CLIENT, SERVER, Collector, ExportedSpan, running_collector
-
-
-@pytest.fixture(scope="session")
-def collector() -> Iterator[Collector]:
-    # One per test process: the process's tracer provider keeps the endpoint it started with.
-    with running_collector() as collector:
-        yield collector
+from tests.telemetry_collector import CLIENT, SERVER, Collector, ExportedSpan, process_collector
 
 
 @pytest.fixture
-def traced(collector: Collector, monkeypatch: pytest.MonkeyPatch) -> Collector:
+def traced(monkeypatch: pytest.MonkeyPatch) -> Collector:
+    collector = process_collector()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
     collector.clear()
     return collector
