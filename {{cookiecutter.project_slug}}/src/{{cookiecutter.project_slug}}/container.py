@@ -26,6 +26,7 @@ from {{ cookiecutter.project_slug }}.core.auth_redis import (
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -53,8 +54,11 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_session_maker,
     unit_of_work,
 )
+from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
+from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
+from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.user import UserService
@@ -79,6 +83,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     session_maker: SessionMaker
+    # Encrypts `EncryptedString` columns; bound to `engine`.
+    encryptor: Encryptor
     redis: Redis | None
     rate_limiter: RateLimiter
     tasks: TaskApp
@@ -100,6 +106,14 @@ class Container:
     def auth(self, uow: UnitOfWork) -> AuthService:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
+    def api_keys(self, uow: UnitOfWork) -> ApiKeyService:
+        return ApiKeyService(
+            uow,
+            ApiKeyRepository(uow.session),
+            self.users(uow),
+            self.settings.api_key_pepper_bytes,
+        )
+
     def items(self, uow: UnitOfWork) -> ItemService:
         return ItemService(uow, ItemRepository(uow.session), self.events)
 
@@ -114,6 +128,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             application_name=f"{{ cookiecutter.project_slug }}-{role}",
         )
         stack.push_async_callback(engine.dispose)
+        encryptor = Encryptor(settings.field_encryption_keys)
+        bind_encryptor(engine, encryptor)
         session_maker = create_session_maker(engine)
         checks: dict[str, Check] = {
             "database": lambda: ping_database(session_maker),
@@ -161,6 +177,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             settings=settings,
             engine=engine,
             session_maker=session_maker,
+            encryptor=encryptor,
             redis=redis,
             rate_limiter=RateLimiter(
                 rate_limit_store,

@@ -130,7 +130,11 @@ def create_app(
         client_addresses=ClientAddressResolver(settings.trusted_proxies),
         routes=lambda: flat_routes(app.router.routes),
     )
-    app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
+    app.add_middleware(
+        AuthPrincipalMiddleware,
+        secret_key=settings.signing_key,
+        api_key_pepper=settings.api_key_pepper_bytes,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

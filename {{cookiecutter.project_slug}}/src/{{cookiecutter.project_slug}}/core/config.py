@@ -6,6 +6,8 @@ so an operator fixes them in one pass instead of one restart per mistake.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -21,6 +23,11 @@ from pydantic_settings import (
 )
 
 from {{ cookiecutter.project_slug }}.core.client_ip import parse_networks
+from {{ cookiecutter.project_slug }}.core.encryption import (
+    EncryptionKeyError,
+    derive_key,
+    parse_keys,
+)
 from {{ cookiecutter.project_slug }}.core.rate_limit import RuleSpecError, parse_rules
 from {{ cookiecutter.project_slug }}.core.settings_file import (
     SETTINGS_FILE_VARIABLE,
@@ -83,6 +90,12 @@ class Settings(BaseSettings):
     # Security
     secret_key: SecretStr | None = None
     """Signs tokens. Required in production; a random per-process key is used in development."""
+    api_key_pepper: SecretStr | None = None
+    """Keys the hash of API key secrets; derived from SECRET_KEY when unset. Changing it (or,
+    when unset, SECRET_KEY) invalidates every API key."""
+    encryption_keys: SecretStr | None = None
+    """Comma-separated Fernet keys for encrypted columns, newest first. Required in production;
+    elsewhere a key derived from SECRET_KEY is used when unset."""
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     """Lifetime of an access token."""
     refresh_token_ttl_seconds: int = Field(default=1_209_600, gt=0)
@@ -183,6 +196,16 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_keys(value.get_secret_value())
+            except EncryptionKeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -211,6 +234,11 @@ class Settings(BaseSettings):
             problems.append("SECRET_KEY is the example value from .env.example")
         elif len(key) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        pepper = self.api_key_pepper.get_secret_value() if self.api_key_pepper else None
+        if pepper is not None and len(pepper) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"API_KEY_PEPPER is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if self.encryption_keys is None:
+            problems.append("ENCRYPTION_KEYS is missing: encrypted columns need a key of their own")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             problems.append("DATABASE_URL must be a PostgreSQL URL in production")
         if not self.redis_url:
@@ -247,6 +275,21 @@ class Settings(BaseSettings):
     @property
     def signing_key(self) -> str:
         return self.secret_key.get_secret_value() if self.secret_key else _EPHEMERAL_KEY
+
+    @property
+    def field_encryption_keys(self) -> list[bytes]:
+        """The Fernet keys, newest first."""
+        if self.encryption_keys is not None:
+            return parse_keys(self.encryption_keys.get_secret_value())
+        # Development and tests: stable as long as SECRET_KEY is (the generated .env sets one).
+        return [derive_key(self.signing_key)]
+
+    @property
+    def api_key_pepper_bytes(self) -> bytes:
+        if self.api_key_pepper is not None:
+            return self.api_key_pepper.get_secret_value().encode()
+        # A key of its own, derived so that an API key hash never equals a token signature.
+        return hmac.new(self.signing_key.encode(), b"api-key-pepper", hashlib.sha256).digest()
 
 
 # Development without SECRET_KEY still works; tokens simply do not survive a restart.

@@ -8,7 +8,7 @@ those rules instead of the default ones. Every limited response carries the IETF
 a refusal is a 429 problem with `Retry-After`, and a store outage under fail-closed a 503.
 
 The caller is read from `scope["state"]["principal"]`: a string, or an object whose
-`rate_limit_key` attribute is one (e.g. `user:<id>`, `api-key:<id>`). Without it, the address.
+`rate_limit_key` attribute is one (e.g. `user:<id>`, `key:<id>`). Without it, the address.
 """
 
 from __future__ import annotations

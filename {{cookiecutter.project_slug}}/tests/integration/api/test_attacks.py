@@ -15,13 +15,16 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient, Response
+from sqlalchemy import update
 
 from {{ cookiecutter.project_slug }}.core.security import AUDIENCE, ISSUER
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
+from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
 from tests.conftest import SECRET_KEY
 from tests.factories import PASSWORD, bearer, login, register, unique_email
 from tests.integration.api.v1.test_users import make_admin
@@ -324,3 +327,138 @@ class TestPermissions:
         me = await client.get("/api/v1/users/me", headers=bearer(victim.access_token))
         assert me.json()["role"] == "user"
         assert me.json()["is_active"] is True
+
+
+def _flip_last(text: str) -> str:
+    return text[:-1] + ("0" if text[-1] != "0" else "1")
+
+
+class TestApiKeyAttacks:
+    """A key of an admin, scoped to `users:admin`, tries to deactivate the victim."""
+
+    @pytest.fixture
+    async def admin_key(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        email = unique_email()
+        await register(client, email)
+        await make_admin(session_maker, email)
+        session = bearer((await login(client, email))["access_token"])
+        response = await client.post(
+            "/api/v1/api-keys", json={"name": "ops", "scopes": ["users:admin"]}, headers=session
+        )
+        assert response.status_code == 201, response.text
+        return session, response.json()
+
+    @staticmethod
+    async def deactivate(client: AsyncClient, victim: Victim, key: str) -> Response:
+        return await client.patch(
+            f"/api/v1/users/{victim.id}", json={"is_active": False}, headers={"X-API-Key": key}
+        )
+
+    @staticmethod
+    async def assert_still_active(client: AsyncClient, victim: Victim) -> None:
+        me = await client.get("/api/v1/users/me", headers=bearer(victim.access_token))
+        assert me.status_code == 200
+        assert me.json()["is_active"] is True
+
+    async def test_the_genuine_key_works(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        # Guards the attacks below: each fails for what it changes, not for the set-up.
+        response = await client.get(
+            f"/api/v1/users/{victim.id}", headers={"X-API-Key": admin_key[1]["key"]}
+        )
+
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "mangle",
+        [
+            lambda key: key.rpartition(".")[0] + ".wrong-secret-" + "x" * 30,
+            _flip_last,
+            lambda key: _flip_last(key.partition(".")[0]) + "." + key.partition(".")[2],
+            lambda key: "zz" + key.partition("_")[1] + key.partition("_")[2],
+            lambda key: key + "x" * 200,
+        ],
+        ids=["wrong-secret", "one-char-off", "forged-key-id", "wrong-prefix", "overlong"],
+    )
+    async def test_a_mangled_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+        mangle: Any,
+    ) -> None:
+        response = await self.deactivate(client, victim, mangle(admin_key[1]["key"]))
+
+        await assert_refused(response, 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_a_revoked_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        session, key = admin_key
+        revoked = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=session)
+        assert revoked.status_code == 204
+
+        await assert_refused(await self.deactivate(client, victim, key["key"]), 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_an_expired_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+        session_maker: SessionMaker,
+    ) -> None:
+        _, key = admin_key
+        async with session_maker() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == uuid.UUID(key["id"]))
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+            await session.commit()
+
+        await assert_refused(await self.deactivate(client, victim, key["key"]), 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_an_out_of_scope_key_is_a_403_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        # The owner is an admin, but this key was given `items:read` only.
+        session, _ = admin_key
+        created = await client.post(
+            "/api/v1/api-keys", json={"name": "reader", "scopes": ["items:read"]}, headers=session
+        )
+
+        response = await self.deactivate(client, victim, created.json()["key"])
+
+        await assert_refused(response, 403)
+        await self.assert_still_active(client, victim)
+
+    async def test_a_key_cannot_mint_a_broader_key(
+        self,
+        client: AsyncClient,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        session, key = admin_key
+
+        response = await client.post(
+            "/api/v1/api-keys",
+            json={"name": "wider", "scopes": ["users:admin", "items:admin"]},
+            headers={"X-API-Key": key["key"]},
+        )
+
+        await assert_refused(response, 403)
+        assert len((await client.get("/api/v1/api-keys", headers=session)).json()) == 1

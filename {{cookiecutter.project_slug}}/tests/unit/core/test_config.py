@@ -16,6 +16,8 @@ from {{ cookiecutter.project_slug }}.core.config import (
 POSTGRES_URL = "postgresql+asyncpg://app:pw@db.internal:5432/app"
 REDIS_URL = "redis://cache.internal:6379/0"
 GOOD_KEY = "k" * 32
+FERNET_KEY = "ZmVybmV0LWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXQ="
+OLD_FERNET_KEY = "b2xkLWZlcm5ldC1rZXktZm9yLXRlc3RzLW9ubHktMzI="
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +83,7 @@ class TestProductionRefusal:
             secret_key=GOOD_KEY,
             database_url="postgresql://app:pw@db.internal:5432/app",
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.is_production
         assert settings.signing_key == GOOD_KEY
@@ -91,6 +94,40 @@ class TestProductionRefusal:
         assert settings.is_sqlite
         # No SECRET_KEY: a random per-process key, never an empty one.
         assert len(settings.signing_key) >= 32
+
+
+class TestKeys:
+    def test_production_refuses_missing_encryption_keys(self) -> None:
+        message = production_error(
+            secret_key=GOOD_KEY, database_url=POSTGRES_URL, redis_url=REDIS_URL
+        )
+        assert "ENCRYPTION_KEYS is missing" in message
+
+    def test_a_key_that_is_not_a_fernet_key_is_named(self) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(encryption_keys=f"{FERNET_KEY},not-a-key")
+        assert "ENCRYPTION_KEYS: key 2 is not a Fernet key" in str(caught.value)
+        assert FERNET_KEY not in str(caught.value)
+
+    def test_encryption_keys_are_kept_newest_first(self) -> None:
+        settings = load_settings(encryption_keys=f" {FERNET_KEY} , {OLD_FERNET_KEY}")
+        assert settings.field_encryption_keys == [FERNET_KEY.encode(), OLD_FERNET_KEY.encode()]
+
+    def test_development_derives_a_stable_encryption_key_from_secret_key(self) -> None:
+        first = load_settings(secret_key=GOOD_KEY).field_encryption_keys
+        again = load_settings(secret_key=GOOD_KEY).field_encryption_keys
+        other = load_settings(secret_key="o" * 32).field_encryption_keys
+        assert first == again != other
+
+    def test_production_refuses_a_short_api_key_pepper(self) -> None:
+        message = production_error(api_key_pepper="p" * 31)
+        assert "API_KEY_PEPPER is shorter than 32 characters" in message
+
+    def test_the_api_key_pepper_is_derived_when_unset(self) -> None:
+        derived = load_settings(secret_key=GOOD_KEY).api_key_pepper_bytes
+        explicit = load_settings(secret_key=GOOD_KEY, api_key_pepper="p" * 32)
+        assert derived not in (GOOD_KEY.encode(), b"")
+        assert explicit.api_key_pepper_bytes == b"p" * 32
 
 
 class TestDatabaseUrl:
@@ -175,6 +212,7 @@ class TestDefaults:
             secret_key=GOOD_KEY,
             database_url=POSTGRES_URL,
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.show_docs is False
         assert settings.effective_log_format == "json"
@@ -192,6 +230,7 @@ class TestDefaults:
             secret_key=GOOD_KEY,
             database_url=POSTGRES_URL,
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.show_docs is True
         assert settings.effective_log_format == "console"

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from {{ cookiecutter.project_slug }}.api.deps import (
     AuthServiceDep,
     ContainerDep,
-    CurrentUser,
+    SessionUser,
     UserServiceDep,
 )
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
@@ -81,14 +81,14 @@ async def refresh(data: RefreshRequest, auth: AuthServiceDep) -> TokenPair:
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 413, 422, 503),
+    responses=problem_responses(401, 403, 413, 422, 503),
 )
 async def logout(
-    request: Request, data: RefreshRequest, _: CurrentUser, auth: AuthServiceDep
+    request: Request, data: RefreshRequest, _: SessionUser, auth: AuthServiceDep
 ) -> Response:
     """Revoke the access token this request carries and end the given refresh token's session."""
     principal = credentials_of(request.scope).principal
-    if principal is None:  # CurrentUser has already refused such requests
+    if principal is None:  # SessionUser has already refused such requests
         raise AuthenticationError("send a bearer token in the Authorization header")
     await auth.logout(principal.claims, data.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
