@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     """Lifetime of an access token."""
     refresh_token_ttl_seconds: int = Field(default=1_209_600, gt=0)
     """Lifetime of a refresh token."""
+    auth_cookie_mode: bool = False
+    """Browser mode: the refresh token travels in an HttpOnly cookie, and refresh and logout
+    need the CSRF cookie's value in an X-CSRF-Token header."""
     login_max_failures: int = Field(default=5, ge=1)
     """Failed logins for one account within the window before further attempts get 429."""
     login_max_failures_per_client: int = Field(default=5, ge=1)

@@ -10,7 +10,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
-from {{ cookiecutter.project_slug }}.core.encryption import DecryptionError, Encryptor, generate_key
+from {{ cookiecutter.project_slug }}.core.encryption import (
+    DecryptionError,
+    Encryptor,
+    generate_key,
+)
 from {{ cookiecutter.project_slug }}.db.reencrypt import Batch, reencrypt
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
