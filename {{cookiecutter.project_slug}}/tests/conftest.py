@@ -150,8 +150,11 @@ def events() -> RecordingPublisher:
     return RecordingPublisher()
 
 
-@pytest.fixture
-def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+def make_app(
+    settings: Settings, session_maker: SessionMaker, events: RecordingPublisher
+) -> FastAPI:
+    """The app on `settings`, its requests joining the test's rolled-back transaction."""
+
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
         # The real graph, with requests joining the test's rolled-back transaction and events
@@ -160,6 +163,11 @@ def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublis
             yield dataclasses.replace(container, session_maker=session_maker, events=events)
 
     return create_app(settings, container_factory=test_container)
+
+
+@pytest.fixture
+def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+    return make_app(settings, session_maker, events)
 
 
 @asynccontextmanager

@@ -132,8 +132,9 @@ def create_app(
     )
     app.add_middleware(
         AuthPrincipalMiddleware,
-        secret_key=settings.signing_key,
+        secret_key=settings.jwt_verification_key,
         api_key_pepper=settings.api_key_pepper_bytes,
+        algorithm=settings.jwt_algorithm,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

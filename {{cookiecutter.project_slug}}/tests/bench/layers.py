@@ -152,8 +152,9 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
     if on("+ auth principal"):
         app.add_middleware(
             AuthPrincipalMiddleware,
-            secret_key=settings.signing_key,
+            secret_key=settings.jwt_verification_key,
             api_key_pepper=settings.api_key_pepper_bytes,
+            algorithm=settings.jwt_algorithm,
         )
     if on("+ body-size limit"):
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -28,6 +28,11 @@ from {{ cookiecutter.project_slug }}.core.encryption import (
     derive_key,
     parse_keys,
 )
+from {{ cookiecutter.project_slug }}.core.jwt_keys import (
+    ALGORITHM,
+    ASYMMETRIC_ALGORITHM,
+    check_rsa_key_pair,
+)
 from {{ cookiecutter.project_slug }}.core.rate_limit import RuleSpecError, parse_rules
 from {{ cookiecutter.project_slug }}.core.settings_file import (
     SETTINGS_FILE_VARIABLE,
@@ -90,6 +95,10 @@ class Settings(BaseSettings):
     # Security
     secret_key: SecretStr | None = None
     """Signs tokens. Required in production; a random per-process key is used in development."""
+    jwt_private_key: SecretStr | None = None
+    """PEM RSA private key: tokens are then signed RS256 instead of HS256 with SECRET_KEY."""
+    jwt_public_key: str | None = None
+    """PEM public half of JWT_PRIVATE_KEY; services elsewhere verify tokens with it alone."""
     api_key_pepper: SecretStr | None = None
     """Keys the hash of API key secrets; derived from SECRET_KEY when unset. Changing it (or,
     when unset, SECRET_KEY) invalidates every API key."""
@@ -224,6 +233,23 @@ class Settings(BaseSettings):
                     return "postgresql+asyncpg://" + value.removeprefix(prefix)
         return value
 
+    @field_validator("jwt_private_key", "jwt_public_key", mode="before")
+    @classmethod
+    def _pem_newlines(cls, value: object) -> object:
+        # Environment variables often carry PEM with its line breaks written as `\n`.
+        return value.replace("\\n", "\n") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _rsa_key_pair(self) -> Settings:
+        if checking_file():
+            return self
+        private = self.jwt_private_key.get_secret_value() if self.jwt_private_key else None
+        if (private is None) != (self.jwt_public_key is None):
+            raise ValueError("set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or neither")
+        if private is not None and self.jwt_public_key is not None:
+            check_rsa_key_pair(private, self.jwt_public_key)
+        return self
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         # A settings file is first checked alone; the whole configuration is checked afterwards.
@@ -278,6 +304,22 @@ class Settings(BaseSettings):
     @property
     def signing_key(self) -> str:
         return self.secret_key.get_secret_value() if self.secret_key else _EPHEMERAL_KEY
+
+    @property
+    def jwt_algorithm(self) -> str:
+        return ASYMMETRIC_ALGORITHM if self.jwt_private_key is not None else ALGORITHM
+
+    @property
+    def jwt_signing_key(self) -> str:
+        """The key tokens are signed with: the RSA private key, or SECRET_KEY."""
+        if self.jwt_private_key is not None:
+            return self.jwt_private_key.get_secret_value()
+        return self.signing_key
+
+    @property
+    def jwt_verification_key(self) -> str:
+        """The key tokens are verified with: the RSA public key, or SECRET_KEY."""
+        return self.jwt_public_key if self.jwt_public_key is not None else self.signing_key
 
     @property
     def field_encryption_keys(self) -> list[bytes]:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }}.core import api_keys, security
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
+from {{ cookiecutter.project_slug }}.core.jwt_keys import ALGORITHM
 
 # Bigger headers are not tokens this service issued; refusing them bounds the decoding work.
 MAX_TOKEN_BYTES = 8192
@@ -82,10 +83,18 @@ def credentials_of(scope: Scope) -> Credentials:
 
 
 class AuthPrincipalMiddleware:
-    def __init__(self, app: ASGIApp, *, secret_key: str, api_key_pepper: bytes) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: str,
+        api_key_pepper: bytes,
+        algorithm: str = ALGORITHM,
+    ) -> None:
         self.app = app
-        self.secret_key = secret_key
+        self.secret_key = secret_key  # the verification key: HS256 secret or RS256 public key
         self.api_key_pepper = api_key_pepper
+        self.algorithm = algorithm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -117,7 +126,9 @@ class AuthPrincipalMiddleware:
                 if presented is None:
                     return INVALID
                 return Credentials(None, token_presented=True, api_key=ApiKeyPrincipal(presented))
-            claims = security.decode_token(text, expected="access", secret_key=self.secret_key)
+            claims = security.decode_token(
+                text, expected="access", secret_key=self.secret_key, algorithm=self.algorithm
+            )
         except (AuthenticationError, UnicodeDecodeError):
             return INVALID
         return Credentials(principal=Principal(claims), token_presented=True)

@@ -9,24 +9,37 @@ library the service uses, so a flaw in that library's encoder cannot hide one in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from httpx import AsyncClient, Response
+from jose import jwt
 from sqlalchemy import update
 
+from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.security import AUDIENCE, ISSUER
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
-from tests.conftest import SECRET_KEY
-from tests.factories import PASSWORD, bearer, login, register, unique_email
+from tests.conftest import SECRET_KEY, make_app, make_settings, serving
+from tests.factories import (
+    PASSWORD,
+    RecordingPublisher,
+    bearer,
+    login,
+    register,
+    unique_email,
+)
 from tests.integration.api.v1.test_users import make_admin
 
 PROBLEM = "application/problem+json"
@@ -462,3 +475,76 @@ class TestApiKeyAttacks:
 
         await assert_refused(response, 403)
         assert len((await client.get("/api/v1/api-keys", headers=session)).json()) == 1
+
+
+@functools.cache
+def rsa_key_pair() -> tuple[str, str]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+class TestAsymmetricKeys:
+    """With JWT_PRIVATE_KEY/JWT_PUBLIC_KEY the service signs RS256 and accepts nothing else."""
+
+    @pytest.fixture
+    async def rs256(
+        self, settings: Settings, session_maker: SessionMaker
+    ) -> AsyncIterator[AsyncClient]:
+        private_pem, public_pem = rsa_key_pair()
+        rs256_settings = make_settings(
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            jwt_private_key=private_pem,
+            jwt_public_key=public_pem,
+        )
+        async with serving(make_app(rs256_settings, session_maker, RecordingPublisher())) as client:
+            yield client
+
+    @pytest.fixture
+    async def rs256_victim(self, rs256: AsyncClient) -> Victim:
+        email = unique_email()
+        user = await rs256.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "full_name": ORIGINAL_NAME},
+        )
+        pair = await login(rs256, email)
+        return Victim(
+            str(user.json()["id"]), email, str(pair["access_token"]), str(pair["refresh_token"])
+        )
+
+    async def test_tokens_are_rs256_and_verify_with_the_public_key_alone(
+        self, rs256: AsyncClient, rs256_victim: Victim
+    ) -> None:
+        header = json.loads(
+            base64.urlsafe_b64decode(rs256_victim.access_token.split(".")[0] + "==")
+        )
+        # What another service does: verify with the public key, nothing else.
+        claims = jwt.decode(
+            rs256_victim.access_token, rsa_key_pair()[1], algorithms=["RS256"], audience=AUDIENCE
+        )
+
+        assert header["alg"] == "RS256"
+        assert claims["sub"] == rs256_victim.id
+        me = await rs256.get("/api/v1/users/me", headers=bearer(rs256_victim.access_token))
+        assert me.status_code == 200
+
+    @pytest.mark.parametrize("use_public_key", [True, False], ids=["public-key", "secret-key"])
+    async def test_an_hs256_token_is_refused_without_effect(
+        self, rs256: AsyncClient, rs256_victim: Victim, use_public_key: bool
+    ) -> None:
+        # Key confusion: HS256 "signed" with the public key, which every verifier has.
+        key = rsa_key_pair()[1] if use_public_key else SECRET_KEY
+        token = forge(access_claims(rs256_victim.id), key=key)
+
+        await assert_refused(await tamper_with_profile(rs256, token), 401)
+        await assert_unchanged(rs256, rs256_victim)

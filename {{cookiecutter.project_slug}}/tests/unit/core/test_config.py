@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from {{ cookiecutter.project_slug }}.core.config import (
     EXAMPLE_SECRET_KEY,
@@ -128,6 +130,61 @@ class TestKeys:
         explicit = load_settings(secret_key=GOOD_KEY, api_key_pepper="p" * 32)
         assert derived not in (GOOD_KEY.encode(), b"")
         assert explicit.api_key_pepper_bytes == b"p" * 32
+
+
+def rsa_pem(bits: int = 2048) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+class TestAsymmetricKeys:
+    def test_hs256_with_the_secret_key_is_the_default(self) -> None:
+        settings = load_settings(secret_key=GOOD_KEY)
+        assert settings.jwt_algorithm == "HS256"
+        assert settings.jwt_signing_key == settings.jwt_verification_key == GOOD_KEY
+
+    def test_a_key_pair_switches_to_rs256(self) -> None:
+        private, public = rsa_pem()
+        # As an environment variable often carries it: line breaks written as `\n`.
+        settings = load_settings(
+            jwt_private_key=private.replace("\n", "\\n"), jwt_public_key=public
+        )
+        assert settings.jwt_algorithm == "RS256"
+        assert settings.jwt_signing_key == private
+        assert settings.jwt_verification_key == public
+
+    @pytest.mark.parametrize(
+        ("which", "message"),
+        [
+            ("private-only", "set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or neither"),
+            ("mismatched", "JWT_PUBLIC_KEY is not the public half of JWT_PRIVATE_KEY"),
+            ("garbage", "JWT_PRIVATE_KEY is not an unencrypted PEM private key"),
+            ("short", "JWT_PRIVATE_KEY must be at least 2048 bits"),
+        ],
+    )
+    def test_a_bad_key_pair_is_refused_naming_the_problem(self, which: str, message: str) -> None:
+        private, public = rsa_pem(1024 if which == "short" else 2048)
+        overrides: dict[str, object] = {"jwt_private_key": private, "jwt_public_key": public}
+        if which == "private-only":
+            del overrides["jwt_public_key"]
+        elif which == "mismatched":
+            overrides["jwt_public_key"] = rsa_pem()[1]
+        elif which == "garbage":
+            overrides["jwt_private_key"] = "-----BEGIN PRIVATE KEY-----\nnope"
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(**overrides)
+        assert message in str(caught.value)
+        assert "PRIVATE KEY-----" not in str(caught.value)
 
 
 class TestDatabaseUrl:

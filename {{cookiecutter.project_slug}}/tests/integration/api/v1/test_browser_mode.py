@@ -3,20 +3,16 @@ and logout need the double-submit CSRF header; without it they are refused with 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
-from {{ cookiecutter.project_slug }}.container import Container, build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
-from {{ cookiecutter.project_slug }}.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_app, make_settings
 from tests.factories import PASSWORD, RecordingPublisher, bearer, register, unique_email
 
 PROBLEM = "application/problem+json"
@@ -30,15 +26,7 @@ async def browser(settings: Settings, session_maker: SessionMaker) -> AsyncItera
         redis_url=settings.redis_url,
         auth_cookie_mode=True,
     )
-
-    @asynccontextmanager
-    async def test_container(settings: Settings) -> AsyncIterator[Container]:
-        async with build_container(settings) as container:
-            yield dataclasses.replace(
-                container, session_maker=session_maker, events=RecordingPublisher()
-            )
-
-    app = create_app(cookie_settings, container_factory=test_container)
+    app = make_app(cookie_settings, session_maker, RecordingPublisher())
     async with (
         LifespanManager(app) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="https://test") as client,
