@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from {{ cookiecutter.project_slug }}.core.permissions import Permission
 from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, Text, UtcDatetime
@@ -15,8 +16,16 @@ class ApiKeyCreate(RequestModel):
     """What the key is for, so its owner can tell keys apart."""
     scopes: list[Permission] = Field(min_length=1, max_length=len(Permission))
     """Permissions the key grants; each must be one its owner holds."""
-    expires_at: UtcDatetime | None = None
-    """When the key stops working; never, when left out."""
+    expires_at: AwareDatetime | None = None
+    """When the key stops working (with its UTC offset); never, when left out."""
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        try:
+            return value.astimezone(UTC) if value is not None else None
+        except OverflowError:  # year 9999 with a negative offset is past year 9999 in UTC
+            raise ValueError("out of range") from None
 
 
 class ApiKeyRead(BaseModel):

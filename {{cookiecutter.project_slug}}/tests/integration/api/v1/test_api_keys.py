@@ -87,9 +87,19 @@ class TestCreateApiKey:
             {"name": "x", "scopes": ["everything"]},
             {"name": "", "scopes": ["items:read"]},
             {"name": "x", "scopes": ["items:read"], "expires_at": "2001-01-01T00:00:00Z"},
+            {"name": "x", "scopes": ["items:read"], "expires_at": "2030-01-01T00:00:00"},
+            {"name": "x", "scopes": ["items:read"], "expires_at": "9999-12-31T23:00:00-05:00"},
             {"name": "x", "scopes": ["items:read"], "owner_id": str(uuid.uuid4())},
         ],
-        ids=["no-scopes", "unknown-scope", "empty-name", "past-expiry", "unknown-field"],
+        ids=[
+            "no-scopes",
+            "unknown-scope",
+            "empty-name",
+            "past-expiry",
+            "no-offset",
+            "out-of-range",
+            "unknown-field",
+        ],
     )
     async def test_invalid_requests_are_422(
         self, client: AsyncClient, body: dict[str, object]
@@ -100,6 +110,13 @@ class TestCreateApiKey:
 
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_an_expiry_is_kept_in_utc(self, client: AsyncClient) -> None:
+        created = await create_key(
+            client, await auth_headers(client), expires_at="2030-01-01T02:00:00+02:00"
+        )
+
+        assert created["expires_at"] == "2030-01-01T00:00:00Z"
 
 
 class TestUsingApiKeys:
