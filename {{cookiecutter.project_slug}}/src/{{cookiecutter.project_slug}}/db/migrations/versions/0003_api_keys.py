@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_api_keys"
-down_revision: str | Sequence[str] | None = "{% if cookiecutter.include_example_domain == 'y' %}0002_items{% else %}0001_users{% endif %}"
+down_revision: str | Sequence[str] | None = "0002_items"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
