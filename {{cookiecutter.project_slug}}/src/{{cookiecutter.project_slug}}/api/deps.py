@@ -21,6 +21,7 @@ from {{ cookiecutter.project_slug }}.core.permissions import Permission, permiss
 from {{ cookiecutter.project_slug }}.core.rate_limit import RouteLimit
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
+from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
@@ -106,7 +107,10 @@ async def get_caller(
             "send a bearer token in the Authorization header, or an API key in X-API-Key",
             reason="missing_token",
         )
-    user = await auth.user_from_claims(credentials.principal.claims)
+    # The rate-limit middleware usually asked the token store already, in its own round trip.
+    user = await auth.user_from_claims(
+        credentials.principal.claims, revoked=known_revocation(request.scope)
+    )
     return Caller(user, permissions_of(user.role), via_api_key=False)
 
 
