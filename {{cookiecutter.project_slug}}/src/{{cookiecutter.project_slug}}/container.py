@@ -38,6 +38,7 @@ from {{ cookiecutter.project_slug }}.core.cache_redis import (
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -72,10 +73,12 @@ from {{ cookiecutter.project_slug }}.integrations.upstream import (
 )
 from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
 from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
+from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
@@ -115,6 +118,8 @@ class Container:
     # The process's one outbound HTTP client; integrations wrap it per upstream.
     http: httpx.AsyncClient
     upstream: UpstreamClient | None
+    # Signs and checks pagination cursors.
+    cursors: CursorCodec
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -135,8 +140,14 @@ class Container:
             self.settings.api_key_pepper_bytes,
         )
 
+    def idempotency(self, uow: UnitOfWork) -> IdempotencyService:
+        return IdempotencyService(
+            IdempotencyKeyRepository(uow.session),
+            ttl_seconds=self.settings.idempotency_key_ttl_seconds,
+        )
+
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events, self.cache)
+        return ItemService(uow, ItemRepository(uow.session), self.events, self.cursors, self.cache)
 
     def upstream_status(self) -> UpstreamService:
         return UpstreamService(self.upstream)
@@ -239,6 +250,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             ),
             http=http,
             upstream=create_upstream_client(http, settings),
+            cursors=CursorCodec(settings.signing_key),
             checks=checks,
         )
         yield container

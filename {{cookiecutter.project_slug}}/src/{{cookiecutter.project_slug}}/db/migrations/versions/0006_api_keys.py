@@ -1,7 +1,7 @@
 """Create api_keys; add the encrypted users.phone.
 
-Revision ID: 0003_api_keys
-Revises: 0002_items
+Revision ID: 0006_api_keys
+Revises: 0005_idempotency_keys
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_api_keys"
-down_revision: str | Sequence[str] | None = "0002_items"
+revision: str = "0006_api_keys"
+down_revision: str | Sequence[str] | None = "0005_idempotency_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
