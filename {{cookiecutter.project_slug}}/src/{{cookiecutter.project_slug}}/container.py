@@ -37,8 +37,8 @@ from {{ cookiecutter.project_slug }}.core.cache_redis import (
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
-from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
+from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
