@@ -13,6 +13,7 @@ removed the same way, so those modules read in the template exactly as they are 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -398,7 +399,8 @@ def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = 
 
 
 def fill_secrets(example: str) -> str:
-    """`.env.example` with every `change-me…` placeholder and SECRET_KEY replaced by a secret.
+    """`.env.example` with every `change-me…` placeholder, SECRET_KEY and ENCRYPTION_KEYS
+    replaced by a secret.
 
     A placeholder that occurs twice (a password and the URL that embeds it) gets the same secret.
     """
@@ -413,6 +415,10 @@ def fill_secrets(example: str) -> str:
         if separator and key.strip() == "SECRET_KEY":
             ending = line[len(line.rstrip("\r\n")) :]
             line = f"{key}={secrets.token_urlsafe(64)}{ending}"
+        elif separator and key.strip() == "ENCRYPTION_KEYS":
+            # A Fernet key: url-safe base64 of 32 random bytes.
+            ending = line[len(line.rstrip("\r\n")) :]
+            line = f"{key}={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}{ending}"
         elif separator and not key.lstrip().startswith("#"):
             line = key + separator + PLACEHOLDER.sub(secret_for, value)
         lines.append(line)

@@ -6,6 +6,7 @@ wiring mistake between the API, the broker and the worker, fails here without ne
 
 from __future__ import annotations
 
+import base64
 import secrets
 import subprocess
 import time
@@ -132,6 +133,7 @@ def test_compose_services_run_on_the_host(
             # Redis keys of this run's own (rate limits, failed logins, revoked tokens).
             "REDIS_KEY_PREFIX": f"{queue}:",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            "ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         }
 
         def environment(name: str) -> dict[str, str]:

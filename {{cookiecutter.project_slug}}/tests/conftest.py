@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from {{ cookiecutter.project_slug }}.container import Container, build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings, load_settings
+from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.session import (
     SessionMaker,
@@ -28,6 +29,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
     unit_of_work,
 )
 from {{ cookiecutter.project_slug }}.main import create_app
+from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
 from tests.factories import RecordingPublisher
 from tests.services import ServicesUnavailableError, ServiceUrls, namespace, resolve
 
@@ -113,6 +115,7 @@ async def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings.database_url, pool_size=2)
+    bind_encryptor(engine, Encryptor(settings.field_encryption_keys))
     yield engine
     await engine.dispose()
 
@@ -147,8 +150,11 @@ def events() -> RecordingPublisher:
     return RecordingPublisher()
 
 
-@pytest.fixture
-def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+def make_app(
+    settings: Settings, session_maker: SessionMaker, events: RecordingPublisher
+) -> FastAPI:
+    """The app on `settings`, its requests joining the test's rolled-back transaction."""
+
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
         # The real graph, with requests joining the test's rolled-back transaction and events
@@ -157,6 +163,11 @@ def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublis
             yield dataclasses.replace(container, session_maker=session_maker, events=events)
 
     return create_app(settings, container_factory=test_container)
+
+
+@pytest.fixture
+def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+    return make_app(settings, session_maker, events)
 
 
 @asynccontextmanager

@@ -147,6 +147,51 @@ def revision(
     _run_migration(migrate.revision(_settings(), message, autogenerate=autogenerate))
 
 
+@db_app.command()
+def reencrypt(
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 500,
+    after: Annotated[
+        str | None, typer.Option(help="Resume after this primary key (from a previous run).")
+    ] = None,
+) -> None:
+    """Re-encrypt encrypted columns under the newest of ENCRYPTION_KEYS (after adding a key)."""
+    settings = _settings()
+    from {{ cookiecutter.project_slug }}.container import build_container
+    from {{ cookiecutter.project_slug }}.core.encryption import DecryptionError
+    from {{ cookiecutter.project_slug }}.db.reencrypt import Batch, reencrypt
+
+    def report(batch: Batch) -> None:
+        typer.echo(
+            f"{batch.table}: {batch.rewritten} of {batch.read} rewritten, up to {batch.last_id}"
+        )
+
+    async def run() -> int:
+        async with build_container(settings, role="cli") as services:
+            return await reencrypt(
+                services.session_maker,
+                services.encryptor,
+                batch_size=batch_size,
+                after=after,
+                on_batch=report,
+            )
+
+    try:
+        total = asyncio.run(run())
+    except DecryptionError:
+        _fail(
+            "a value cannot be decrypted with any key in ENCRYPTION_KEYS; add the key it was "
+            "written with (after the newest) and run again; finished batches are kept"
+        )
+    except ValueError as exc:
+        _fail(f"invalid --after: {exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(
+            f"cannot reach the database ({type(exc).__name__}); check DATABASE_URL "
+            "and run `{{ cookiecutter.project_slug }} db upgrade` first"
+        )
+    typer.echo(f"re-encrypted {total} values under the newest key")
+
+
 @users_app.command("create-superuser")
 def create_superuser(
     email: Annotated[str, typer.Option(help="E-mail address of the admin.")],

@@ -38,6 +38,7 @@ from {{ cookiecutter.project_slug }}.core.cache_redis import (
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
+from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -71,9 +72,12 @@ from {{ cookiecutter.project_slug }}.integrations.upstream import (
     UpstreamClient,
     create_upstream_client,
 )
+from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
+from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
+from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
@@ -100,6 +104,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     session_maker: SessionMaker
+    # Encrypts `EncryptedString` columns; bound to `engine`.
+    encryptor: Encryptor
     redis: Redis | None
     rate_limiter: RateLimiter
     tasks: TaskApp
@@ -127,6 +133,14 @@ class Container:
     def auth(self, uow: UnitOfWork) -> AuthService:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
+    def api_keys(self, uow: UnitOfWork) -> ApiKeyService:
+        return ApiKeyService(
+            uow,
+            ApiKeyRepository(uow.session),
+            self.users(uow),
+            self.settings.api_key_pepper_bytes,
+        )
+
     def idempotency(self, uow: UnitOfWork) -> IdempotencyService:
         return IdempotencyService(
             IdempotencyKeyRepository(uow.session),
@@ -151,6 +165,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         )
         stack.push_async_callback(engine.dispose)
         stack.enter_context(tracing(engine))
+        encryptor = Encryptor(settings.field_encryption_keys)
+        bind_encryptor(engine, encryptor)
         session_maker = create_session_maker(engine)
         checks: dict[str, Check] = {
             "database": lambda: ping_database(session_maker),
@@ -209,6 +225,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             settings=settings,
             engine=engine,
             session_maker=session_maker,
+            encryptor=encryptor,
             redis=redis,
             rate_limiter=RateLimiter(
                 rate_limit_store,

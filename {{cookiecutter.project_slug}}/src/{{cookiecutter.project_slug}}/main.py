@@ -141,7 +141,12 @@ def create_app(
         routes=lambda: flat_routes(app.router.routes),
         revocation_key=revocation_key_of,
     )
-    app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
+    app.add_middleware(
+        AuthPrincipalMiddleware,
+        secret_key=settings.jwt_verification_key,
+        api_key_pepper=settings.api_key_pepper_bytes,
+        algorithm=settings.jwt_algorithm,
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -150,7 +150,12 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
             routes=lambda: flat_routes(app.router.routes),
         )
     if on("+ auth principal"):
-        app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
+        app.add_middleware(
+            AuthPrincipalMiddleware,
+            secret_key=settings.jwt_verification_key,
+            api_key_pepper=settings.api_key_pepper_bytes,
+            algorithm=settings.jwt_algorithm,
+        )
     if on("+ body-size limit"):
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if on("+ security headers"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -533,6 +534,7 @@ def setup(options: Options) -> Iterator[Setup]:
             full_env = service_env(
                 ENVIRONMENT="production",
                 SECRET_KEY=secret_key,
+                ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
                 DATABASE_URL=database_url,
 {%- if cookiecutter.use_redis == 'y' %}
                 REDIS_URL=urls.redis,

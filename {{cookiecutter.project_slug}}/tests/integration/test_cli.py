@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 
 from {{ cookiecutter.project_slug }}.core.config import EXAMPLE_SECRET_KEY
+from {{ cookiecutter.project_slug }}.core.encryption import Encryptor, generate_key
 from {{ cookiecutter.project_slug }}.core.security import verify_password
 from tests.conftest import asyncpg_dsn
 from tests.factories import PASSWORD, unique_email
@@ -127,3 +129,64 @@ async def test_db_upgrade_on_a_database_at_head_changes_nothing(migrated_url: st
     result = await run_cli("db", "upgrade", env=service_env(DATABASE_URL=migrated_url))
     assert result.returncode == 0, result.stderr
     assert "Running upgrade" not in result.stderr
+
+
+class TestReencrypt:
+    async def test_rewrites_values_under_the_newest_key(self, migrated_url: str) -> None:
+        old, new = generate_key(), generate_key()
+        email = unique_email()
+        connection = await asyncpg.connect(asyncpg_dsn(migrated_url))
+        try:
+            await connection.execute(
+                "INSERT INTO users (id, email, password_hash, phone) VALUES ($1, $2, 'x', $3)",
+                uuid.uuid4(),
+                email,
+                Encryptor([old.encode()]).encrypt("+1 555 0100"),
+            )
+        finally:
+            await connection.close()
+
+        result = await run_cli(
+            "db",
+            "reencrypt",
+            "--batch-size",
+            "1",
+            env=service_env(DATABASE_URL=migrated_url, ENCRYPTION_KEYS=f"{new},{old}"),
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert "re-encrypted" in result.stdout
+        connection = await asyncpg.connect(asyncpg_dsn(migrated_url))
+        try:
+            stored = await connection.fetchval("SELECT phone FROM users WHERE email = $1", email)
+        finally:
+            await connection.close()
+        assert Encryptor([new.encode()]).decrypt(stored) == "+1 555 0100"
+
+    async def test_a_missing_old_key_fails_saying_what_to_do(self, migrated_url: str) -> None:
+        email = unique_email()
+        connection = await asyncpg.connect(asyncpg_dsn(migrated_url))
+        try:
+            await connection.execute(
+                "INSERT INTO users (id, email, password_hash, phone) VALUES ($1, $2, 'x', $3)",
+                uuid.uuid4(),
+                email,
+                Encryptor([generate_key().encode()]).encrypt("+1 555 0100"),
+            )
+        finally:
+            await connection.close()
+
+        result = await run_cli(
+            "db",
+            "reencrypt",
+            env=service_env(DATABASE_URL=migrated_url, ENCRYPTION_KEYS=generate_key()),
+        )
+
+        assert result.returncode == 1
+        assert "add the key it was written with" in result.stderr
+        assert "Traceback" not in result.stderr
+        connection = await asyncpg.connect(asyncpg_dsn(migrated_url))
+        try:
+            await connection.execute("DELETE FROM users WHERE email = $1", email)
+        finally:
+            await connection.close()

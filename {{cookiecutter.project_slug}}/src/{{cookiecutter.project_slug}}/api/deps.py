@@ -9,18 +9,21 @@ commit reaches the client as an error, never as a 200 with nothing saved.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request, params
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from {{ cookiecutter.project_slug }}.container import Container
-from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
+from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, PermissionDeniedError
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, permissions_of
 from {{ cookiecutter.project_slug }}.core.rate_limit import RouteLimit
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
@@ -68,6 +71,7 @@ def rate_limit(spec: str) -> params.Depends:
 
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]
 AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
+ApiKeyServiceDep = Annotated[ApiKeyService, Depends(service(Container.api_keys))]
 IdempotencyServiceDep = Annotated[IdempotencyService, Depends(service(Container.idempotency))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
 
@@ -81,25 +85,69 @@ UpstreamServiceDep = Annotated[UpstreamService, Depends(get_upstream_service)]
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's plain error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-async def get_current_user(
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the request acts for, and what it may do there."""
+
+    user: User
+    permissions: frozenset[Permission]
+    """The role's permissions; for an API key, narrowed to the key's scopes."""
+    via_api_key: bool
+
+
+async def get_caller(
     request: Request,
-    # Declares the bearer scheme in OpenAPI; the token itself was decoded by the middleware.
-    _: Annotated[str | None, Depends(oauth2_scheme)],
+    # Declare the schemes in OpenAPI; the middleware has already read the credentials.
+    _token: Annotated[str | None, Depends(oauth2_scheme)],
+    _key: Annotated[str | None, Depends(api_key_scheme)],
     auth: AuthServiceDep,
-) -> User:
+    api_keys: ApiKeyServiceDep,
+) -> Caller:
+    """The caller a valid access token or API key names; 401 otherwise."""
     credentials = credentials_of(request.scope)
+    if credentials.api_key is not None:
+        grant = await api_keys.authenticate(credentials.api_key.key)
+        return Caller(grant.user, grant.permissions, via_api_key=True)
     if credentials.principal is None:
         if credentials.token_presented:
             raise AuthenticationError("the token is invalid or has expired", reason="invalid_token")
         raise AuthenticationError(
-            "send a bearer token in the Authorization header", reason="missing_token"
+            "send a bearer token in the Authorization header, or an API key in X-API-Key",
+            reason="missing_token",
         )
     # The rate-limit middleware usually asked the token store already, in its own round trip.
-    return await auth.user_from_claims(
+    user = await auth.user_from_claims(
         credentials.principal.claims, revoked=known_revocation(request.scope)
     )
+    return Caller(user, permissions_of(user.role), via_api_key=False)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CallerDep) -> User:
+    return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_permissions(caller: CallerDep) -> frozenset[Permission]:
+    return caller.permissions
+
+
+PermissionsDep = Annotated[frozenset[Permission], Depends(get_permissions)]
+
+
+async def get_session_user(caller: CallerDep) -> User:
+    """The signed-in user, refusing API keys: managing the account or its keys needs a login,
+    so a leaked key cannot mint more keys or change the password."""
+    if caller.via_api_key:
+        raise PermissionDeniedError("this operation needs a signed-in session, not an API key")
+    return caller.user
+
+
+SessionUser = Annotated[User, Depends(get_session_user)]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUser
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, PermissionsDep
 from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
-from {{ cookiecutter.project_slug }}.core.permissions import Permission, is_granted
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.models.user import User
 
 log = get_logger(__name__)
@@ -20,15 +20,16 @@ log = get_logger(__name__)
 
 def require_permissions(
     *required: Permission, any_of: bool = False
-) -> Callable[[User], Coroutine[Any, Any, User]]:
-    """A dependency returning the signed-in user if their role holds every permission in
-    `required` (or, with `any_of=True`, at least one)."""
+) -> Callable[[User, frozenset[Permission]], Coroutine[Any, Any, User]]:
+    """A dependency returning the signed-in user if they hold every permission in `required`
+    (or, with `any_of=True`, at least one): through their role, and for an API key also
+    through its scopes."""
     if not required:
         raise ValueError("name at least one permission")
     names = [permission.value for permission in required]
 
-    async def check(user: CurrentUser) -> User:
-        if not is_granted(user.role, required, any_of=any_of):
+    async def check(user: CurrentUser, granted: PermissionsDep) -> User:
+        if not holds(granted, required, any_of=any_of):
             log.warning(
                 "permission denied",
                 user_id=str(user.id),

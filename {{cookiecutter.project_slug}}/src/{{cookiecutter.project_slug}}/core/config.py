@@ -6,6 +6,8 @@ so an operator fixes them in one pass instead of one restart per mistake.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -21,6 +23,16 @@ from pydantic_settings import (
 )
 
 from {{ cookiecutter.project_slug }}.core.client_ip import parse_networks
+from {{ cookiecutter.project_slug }}.core.encryption import (
+    EncryptionKeyError,
+    derive_key,
+    parse_keys,
+)
+from {{ cookiecutter.project_slug }}.core.jwt_keys import (
+    ALGORITHM,
+    ASYMMETRIC_ALGORITHM,
+    check_rsa_key_pair,
+)
 from {{ cookiecutter.project_slug }}.core.rate_limit import RuleSpecError, parse_rules
 from {{ cookiecutter.project_slug }}.core.settings_file import (
     SETTINGS_FILE_VARIABLE,
@@ -105,10 +117,23 @@ class Settings(BaseSettings):
     # Security
     secret_key: SecretStr | None = None
     """Signs tokens. Required in production; a random per-process key is used in development."""
+    jwt_private_key: SecretStr | None = None
+    """PEM RSA private key: tokens are then signed RS256 instead of HS256 with SECRET_KEY."""
+    jwt_public_key: str | None = None
+    """PEM public half of JWT_PRIVATE_KEY; services elsewhere verify tokens with it alone."""
+    api_key_pepper: SecretStr | None = None
+    """Keys the hash of API key secrets; derived from SECRET_KEY when unset. Changing it (or,
+    when unset, SECRET_KEY) invalidates every API key."""
+    encryption_keys: SecretStr | None = None
+    """Comma-separated Fernet keys for encrypted columns, newest first. Required in production;
+    elsewhere a key derived from SECRET_KEY is used when unset."""
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     """Lifetime of an access token."""
     refresh_token_ttl_seconds: int = Field(default=1_209_600, gt=0)
     """Lifetime of a refresh token."""
+    auth_cookie_mode: bool = False
+    """Browser mode: the refresh token travels in an HttpOnly cookie, and refresh and logout
+    need the CSRF cookie's value in an X-CSRF-Token header."""
     login_max_failures: int = Field(default=5, ge=1)
     """Failed logins for one account within the window before further attempts get 429."""
     login_max_failures_per_client: int = Field(default=5, ge=1)
@@ -207,6 +232,16 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_keys(value.get_secret_value())
+            except EncryptionKeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -221,6 +256,23 @@ class Settings(BaseSettings):
                 if value.startswith(prefix):
                     return "postgresql+asyncpg://" + value.removeprefix(prefix)
         return value
+
+    @field_validator("jwt_private_key", "jwt_public_key", mode="before")
+    @classmethod
+    def _pem_newlines(cls, value: object) -> object:
+        # Environment variables often carry PEM with its line breaks written as `\n`.
+        return value.replace("\\n", "\n") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _rsa_key_pair(self) -> Settings:
+        if checking_file():
+            return self
+        private = self.jwt_private_key.get_secret_value() if self.jwt_private_key else None
+        if (private is None) != (self.jwt_public_key is None):
+            raise ValueError("set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or neither")
+        if private is not None and self.jwt_public_key is not None:
+            check_rsa_key_pair(private, self.jwt_public_key)
+        return self
 
     @model_validator(mode="after")
     def _cache_backend_available(self) -> Settings:
@@ -241,6 +293,11 @@ class Settings(BaseSettings):
             problems.append("SECRET_KEY is the example value from .env.example")
         elif len(key) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        pepper = self.api_key_pepper.get_secret_value() if self.api_key_pepper else None
+        if pepper is not None and len(pepper) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"API_KEY_PEPPER is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        if self.encryption_keys is None:
+            problems.append("ENCRYPTION_KEYS is missing: encrypted columns need a key of their own")
         if not self.database_url.startswith("postgresql+asyncpg://"):
             problems.append("DATABASE_URL must be a PostgreSQL URL in production")
         if not self.redis_url:
@@ -277,6 +334,37 @@ class Settings(BaseSettings):
     @property
     def signing_key(self) -> str:
         return self.secret_key.get_secret_value() if self.secret_key else _EPHEMERAL_KEY
+
+    @property
+    def jwt_algorithm(self) -> str:
+        return ASYMMETRIC_ALGORITHM if self.jwt_private_key is not None else ALGORITHM
+
+    @property
+    def jwt_signing_key(self) -> str:
+        """The key tokens are signed with: the RSA private key, or SECRET_KEY."""
+        if self.jwt_private_key is not None:
+            return self.jwt_private_key.get_secret_value()
+        return self.signing_key
+
+    @property
+    def jwt_verification_key(self) -> str:
+        """The key tokens are verified with: the RSA public key, or SECRET_KEY."""
+        return self.jwt_public_key if self.jwt_public_key is not None else self.signing_key
+
+    @property
+    def field_encryption_keys(self) -> list[bytes]:
+        """The Fernet keys, newest first."""
+        if self.encryption_keys is not None:
+            return parse_keys(self.encryption_keys.get_secret_value())
+        # Development and tests: stable as long as SECRET_KEY is (the generated .env sets one).
+        return [derive_key(self.signing_key)]
+
+    @property
+    def api_key_pepper_bytes(self) -> bytes:
+        if self.api_key_pepper is not None:
+            return self.api_key_pepper.get_secret_value().encode()
+        # A key of its own, derived so that an API key hash never equals a token signature.
+        return hmac.new(self.signing_key.encode(), b"api-key-pepper", hashlib.sha256).digest()
 
 
 # Development without SECRET_KEY still works; tokens simply do not survive a restart.

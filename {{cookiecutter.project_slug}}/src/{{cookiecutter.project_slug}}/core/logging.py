@@ -27,7 +27,16 @@ R = TypeVar("R")
 
 REDACTED = "[redacted]"
 # Matched case-insensitively against keys anywhere in an event, nested mappings included.
-_SENSITIVE = ("password", "secret", "token", "authorization", "api_key", "apikey", "cookie")
+_SENSITIVE = (
+    "password",
+    "secret",
+    "token",
+    "authorization",
+    "api_key",
+    "api-key",
+    "apikey",
+    "cookie",
+)
 
 
 def _redact(value: object) -> object:

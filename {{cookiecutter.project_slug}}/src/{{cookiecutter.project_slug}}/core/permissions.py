@@ -34,7 +34,13 @@ def permissions_of(role: str) -> frozenset[Permission]:
 
 def is_granted(role: str, required: Iterable[Permission], *, any_of: bool = False) -> bool:
     """Whether `role` holds every permission in `required` (or, with `any_of`, at least one)."""
-    granted = permissions_of(role)
+    return holds(permissions_of(role), required, any_of=any_of)
+
+
+def holds(
+    granted: frozenset[Permission], required: Iterable[Permission], *, any_of: bool = False
+) -> bool:
+    """Whether `granted` holds every permission in `required` (or, with `any_of`, at least one)."""
     required = list(required)
     if any_of:
         return any(permission in granted for permission in required)

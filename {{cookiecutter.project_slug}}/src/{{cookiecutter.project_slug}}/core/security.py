@@ -3,8 +3,12 @@
 Passwords: passlib's CryptContext with argon2 only, from `libpass`, the maintained fork that
 installs the same `passlib` import (passlib 1.7.4 is unmaintained and breaks on bcrypt >= 4.1).
 Tokens: python-jose with an explicit algorithm allow-list, so a token cannot pick its own
-algorithm (`alg: none`, or HS512 against an HS256 key). This is the only module that imports
-either library: swapping in PyJWT or pwdlib means changing this file alone.
+algorithm (`alg: none`, or HS512 against an HS256 key). A deployment uses exactly one algorithm:
+HS256 with SECRET_KEY (the default), or RS256 with JWT_PRIVATE_KEY/JWT_PUBLIC_KEY so that other
+services can verify tokens with the public key alone; then an HS256 token "signed" with the
+public key (key confusion) is refused like any other unexpected algorithm. (python-jose has no
+EdDSA.) This is the only module that imports either library: swapping in PyJWT or pwdlib means
+changing this file alone.
 
 Every token carries `sub`, `type`, `jti`, `iat`, `nbf`, `exp`, `iss` and `aud`; refresh tokens
 also carry `fam`, the family id shared by every refresh token descended from one login.
@@ -24,9 +28,9 @@ from passlib.context import CryptContext
 from prometheus_client import Counter
 
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError, ValidationFailedError
+from {{ cookiecutter.project_slug }}.core.jwt_keys import ALGORITHM, ASYMMETRIC_ALGORITHM
 
-ALGORITHM = "HS256"
-ALLOWED_ALGORITHMS = [ALGORITHM]
+ALLOWED_ALGORITHMS = [ALGORITHM, ASYMMETRIC_ALGORITHM]
 ISSUER = "{{ cookiecutter.project_slug }}"
 AUDIENCE = "{{ cookiecutter.project_slug }}:api"
 PASSWORD_MIN_LENGTH = 8
@@ -105,7 +109,11 @@ def create_token(
     ttl_seconds: int,
     secret_key: str,
     family: str | None = None,
+    algorithm: str = ALGORITHM,
 ) -> tuple[str, TokenClaims]:
+    """A signed token; `secret_key` is the HS256 secret or, for RS256, the private key (PEM)."""
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm}")
     if (kind == "refresh") != (family is not None):
         raise ValueError("refresh tokens, and only they, belong to a family")
     now = datetime.now(UTC)
@@ -129,16 +137,24 @@ def create_token(
     }
     if family is not None:
         payload["fam"] = family
-    return jwt.encode(payload, secret_key, algorithm=ALGORITHM), claims
+    return jwt.encode(payload, secret_key, algorithm=algorithm), claims
 
 
-def decode_token(token: str, *, expected: TokenType, secret_key: str) -> TokenClaims:
-    """Verify signature, algorithm, expiry, issuer, audience and type; any failure is a 401."""
+def decode_token(
+    token: str, *, expected: TokenType, secret_key: str, algorithm: str = ALGORITHM
+) -> TokenClaims:
+    """Verify signature, algorithm, expiry, issuer, audience and type; any failure is a 401.
+
+    `secret_key` is the HS256 secret or, for RS256, the public key (PEM); only `algorithm` is
+    accepted, whatever the token's header says.
+    """
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm}")
     try:
         payload = jwt.decode(
             token,
             secret_key,
-            algorithms=ALLOWED_ALGORITHMS,
+            algorithms=[algorithm],
             audience=AUDIENCE,
             issuer=ISSUER,
             options={

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, TomlConf
 
 SETTINGS_FILE_VARIABLE = "SETTINGS_FILE"
 # Keys that are secret whatever their value; URLs are secret when they carry a password.
-SECRET_KEYS = frozenset({"secret_key"})
+SECRET_KEYS = frozenset({"secret_key", "api_key_pepper", "encryption_keys", "jwt_private_key"})
 
 
 # Set while the file's values are validated alone: no other source, no whole-configuration checks.

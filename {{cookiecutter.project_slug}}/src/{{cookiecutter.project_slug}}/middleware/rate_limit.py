@@ -14,7 +14,7 @@ was revoked: the store answers it in the same round trip as the check, and the a
 for the route's dependencies (`known_revocation`), which then skip a round trip of their own.
 
 The caller is read from `scope["state"]["principal"]`: a string, or an object whose
-`rate_limit_key` attribute is one (e.g. `user:<id>`, `api-key:<id>`). Without it, the address.
+`rate_limit_key` attribute is one (e.g. `user:<id>`, `key:<id>`). Without it, the address.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, DateTime, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from {{ cookiecutter.project_slug }}.models.base import Base, Timestamps, UUIDPrimaryKey
+from {{ cookiecutter.project_slug }}.models.types import EncryptedString
 
 
 class User(UUIDPrimaryKey, Timestamps, Base):
@@ -20,6 +21,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False, server_default="user")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
     welcome_email_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Personal data, encrypted at rest (ENCRYPTION_KEYS); `db reencrypt` moves it to a new key.
+    phone: Mapped[str | None] = mapped_column(EncryptedString())
 
     @property
     def is_admin(self) -> bool:

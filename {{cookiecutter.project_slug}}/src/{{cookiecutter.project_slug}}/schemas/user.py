@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from {{ cookiecutter.project_slug }}.core.permissions import Role
 from {{ cookiecutter.project_slug }}.schemas.base import RequestModel, Text, UtcDatetime
+
+# Digits with the usual separators and an optional leading `+`; stored encrypted.
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ().-]{2,31}$")]
 
 
 class UserCreate(RequestModel):
@@ -20,6 +24,8 @@ class ProfileUpdate(RequestModel):
     """Changes to one's own account; a new e-mail needs the current password."""
 
     full_name: str | None = Field(default=None, max_length=200)
+    phone: Phone | None = None
+    """Encrypted at rest; `null` removes it."""
     email: EmailStr | None = None
     current_password: str | None = Field(default=None, min_length=1, max_length=1024)
 
@@ -42,6 +48,7 @@ class UserRead(BaseModel):
     id: uuid.UUID
     email: str
     full_name: str | None
+    phone: str | None = None
     role: str
     is_active: bool
     welcome_email_sent_at: UtcDatetime | None

@@ -112,15 +112,21 @@ class AuthService:
         return await self._users.get_active(user_id)
 
     def _decode(self, token: str, kind: security.TokenType) -> security.TokenClaims:
-        return security.decode_token(token, expected=kind, secret_key=self._settings.signing_key)
+        return security.decode_token(
+            token,
+            expected=kind,
+            secret_key=self._settings.jwt_verification_key,
+            algorithm=self._settings.jwt_algorithm,
+        )
 
     def _issue(self, subject: str, family: str) -> tuple[TokenPair, security.TokenClaims]:
-        key = self._settings.signing_key
+        key, algorithm = self._settings.jwt_signing_key, self._settings.jwt_algorithm
         access, _ = security.create_token(
             subject,
             kind="access",
             ttl_seconds=self._settings.access_token_ttl_seconds,
             secret_key=key,
+            algorithm=algorithm,
         )
         refresh, refresh_claims = security.create_token(
             subject,
@@ -128,6 +134,7 @@ class AuthService:
             ttl_seconds=self._settings.refresh_token_ttl_seconds,
             secret_key=key,
             family=family,
+            algorithm=algorithm,
         )
         pair = TokenPair(
             access_token=access,

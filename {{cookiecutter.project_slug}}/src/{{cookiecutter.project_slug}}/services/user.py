@@ -84,10 +84,12 @@ class UserService:
         return user
 
     async def update_profile(self, user: User, data: ProfileUpdate) -> User:
-        """Name and e-mail; changing the e-mail re-checks the current password."""
+        """Name, phone and e-mail; changing the e-mail re-checks the current password."""
         changes = data.model_dump(exclude_unset=True)
         if "full_name" in changes:
             user.full_name = data.full_name
+        if "phone" in changes:
+            user.phone = data.phone
         if data.email is not None and data.email.lower() != user.email:
             await self._check_password(user, data.current_password)
             email = data.email.lower()

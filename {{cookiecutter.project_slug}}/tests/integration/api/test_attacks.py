@@ -9,21 +9,37 @@ library the service uses, so a flaw in that library's encoder cannot hide one in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from httpx import AsyncClient, Response
+from jose import jwt
+from sqlalchemy import update
 
+from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.security import AUDIENCE, ISSUER
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
-from tests.conftest import SECRET_KEY
-from tests.factories import PASSWORD, bearer, login, register, unique_email
+from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
+from tests.conftest import SECRET_KEY, make_app, make_settings, serving
+from tests.factories import (
+    PASSWORD,
+    RecordingPublisher,
+    bearer,
+    login,
+    register,
+    unique_email,
+)
 from tests.integration.api.v1.test_users import make_admin
 
 PROBLEM = "application/problem+json"
@@ -324,3 +340,211 @@ class TestPermissions:
         me = await client.get("/api/v1/users/me", headers=bearer(victim.access_token))
         assert me.json()["role"] == "user"
         assert me.json()["is_active"] is True
+
+
+def _flip_last(text: str) -> str:
+    return text[:-1] + ("0" if text[-1] != "0" else "1")
+
+
+class TestApiKeyAttacks:
+    """A key of an admin, scoped to `users:admin`, tries to deactivate the victim."""
+
+    @pytest.fixture
+    async def admin_key(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        email = unique_email()
+        await register(client, email)
+        await make_admin(session_maker, email)
+        session = bearer((await login(client, email))["access_token"])
+        response = await client.post(
+            "/api/v1/api-keys", json={"name": "ops", "scopes": ["users:admin"]}, headers=session
+        )
+        assert response.status_code == 201, response.text
+        return session, response.json()
+
+    @staticmethod
+    async def deactivate(client: AsyncClient, victim: Victim, key: str) -> Response:
+        return await client.patch(
+            f"/api/v1/users/{victim.id}", json={"is_active": False}, headers={"X-API-Key": key}
+        )
+
+    @staticmethod
+    async def assert_still_active(client: AsyncClient, victim: Victim) -> None:
+        me = await client.get("/api/v1/users/me", headers=bearer(victim.access_token))
+        assert me.status_code == 200
+        assert me.json()["is_active"] is True
+
+    async def test_the_genuine_key_works(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        # Guards the attacks below: each fails for what it changes, not for the set-up.
+        response = await client.get(
+            f"/api/v1/users/{victim.id}", headers={"X-API-Key": admin_key[1]["key"]}
+        )
+
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "mangle",
+        [
+            lambda key: key.rpartition(".")[0] + ".wrong-secret-" + "x" * 30,
+            _flip_last,
+            lambda key: _flip_last(key.partition(".")[0]) + "." + key.partition(".")[2],
+            lambda key: "zz" + key.partition("_")[1] + key.partition("_")[2],
+            lambda key: key + "x" * 200,
+        ],
+        ids=["wrong-secret", "one-char-off", "forged-key-id", "wrong-prefix", "overlong"],
+    )
+    async def test_a_mangled_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+        mangle: Any,
+    ) -> None:
+        response = await self.deactivate(client, victim, mangle(admin_key[1]["key"]))
+
+        await assert_refused(response, 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_a_revoked_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        session, key = admin_key
+        revoked = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=session)
+        assert revoked.status_code == 204
+
+        await assert_refused(await self.deactivate(client, victim, key["key"]), 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_an_expired_key_is_a_401_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+        session_maker: SessionMaker,
+    ) -> None:
+        _, key = admin_key
+        async with session_maker() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == uuid.UUID(key["id"]))
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+            await session.commit()
+
+        await assert_refused(await self.deactivate(client, victim, key["key"]), 401)
+        await self.assert_still_active(client, victim)
+
+    async def test_an_out_of_scope_key_is_a_403_without_effect(
+        self,
+        client: AsyncClient,
+        victim: Victim,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        # The owner is an admin, but this key was given `items:read` only.
+        session, _ = admin_key
+        created = await client.post(
+            "/api/v1/api-keys", json={"name": "reader", "scopes": ["items:read"]}, headers=session
+        )
+
+        response = await self.deactivate(client, victim, created.json()["key"])
+
+        await assert_refused(response, 403)
+        await self.assert_still_active(client, victim)
+
+    async def test_a_key_cannot_mint_a_broader_key(
+        self,
+        client: AsyncClient,
+        admin_key: tuple[dict[str, str], dict[str, Any]],
+    ) -> None:
+        session, key = admin_key
+
+        response = await client.post(
+            "/api/v1/api-keys",
+            json={"name": "wider", "scopes": ["users:admin", "items:admin"]},
+            headers={"X-API-Key": key["key"]},
+        )
+
+        await assert_refused(response, 403)
+        assert len((await client.get("/api/v1/api-keys", headers=session)).json()) == 1
+
+
+@functools.cache
+def rsa_key_pair() -> tuple[str, str]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+class TestAsymmetricKeys:
+    """With JWT_PRIVATE_KEY/JWT_PUBLIC_KEY the service signs RS256 and accepts nothing else."""
+
+    @pytest.fixture
+    async def rs256(
+        self, settings: Settings, session_maker: SessionMaker
+    ) -> AsyncIterator[AsyncClient]:
+        private_pem, public_pem = rsa_key_pair()
+        rs256_settings = make_settings(
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            jwt_private_key=private_pem,
+            jwt_public_key=public_pem,
+        )
+        async with serving(make_app(rs256_settings, session_maker, RecordingPublisher())) as client:
+            yield client
+
+    @pytest.fixture
+    async def rs256_victim(self, rs256: AsyncClient) -> Victim:
+        email = unique_email()
+        user = await rs256.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": PASSWORD, "full_name": ORIGINAL_NAME},
+        )
+        pair = await login(rs256, email)
+        return Victim(
+            str(user.json()["id"]), email, str(pair["access_token"]), str(pair["refresh_token"])
+        )
+
+    async def test_tokens_are_rs256_and_verify_with_the_public_key_alone(
+        self, rs256: AsyncClient, rs256_victim: Victim
+    ) -> None:
+        header = json.loads(
+            base64.urlsafe_b64decode(rs256_victim.access_token.split(".")[0] + "==")
+        )
+        # What another service does: verify with the public key, nothing else.
+        claims = jwt.decode(
+            rs256_victim.access_token, rsa_key_pair()[1], algorithms=["RS256"], audience=AUDIENCE
+        )
+
+        assert header["alg"] == "RS256"
+        assert claims["sub"] == rs256_victim.id
+        me = await rs256.get("/api/v1/users/me", headers=bearer(rs256_victim.access_token))
+        assert me.status_code == 200
+
+    @pytest.mark.parametrize("use_public_key", [True, False], ids=["public-key", "secret-key"])
+    async def test_an_hs256_token_is_refused_without_effect(
+        self, rs256: AsyncClient, rs256_victim: Victim, use_public_key: bool
+    ) -> None:
+        # Key confusion: HS256 "signed" with the public key, which every verifier has.
+        key = rsa_key_pair()[1] if use_public_key else SECRET_KEY
+        token = forge(access_claims(rs256_victim.id), key=key)
+
+        await assert_refused(await tamper_with_profile(rs256, token), 401)
+        await assert_unchanged(rs256, rs256_victim)

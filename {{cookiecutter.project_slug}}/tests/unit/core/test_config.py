@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from {{ cookiecutter.project_slug }}.core.config import (
     EXAMPLE_SECRET_KEY,
@@ -16,6 +18,8 @@ from {{ cookiecutter.project_slug }}.core.config import (
 POSTGRES_URL = "postgresql+asyncpg://app:pw@db.internal:5432/app"
 REDIS_URL = "redis://cache.internal:6379/0"
 GOOD_KEY = "k" * 32
+FERNET_KEY = "ZmVybmV0LWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXQ="
+OLD_FERNET_KEY = "b2xkLWZlcm5ldC1rZXktZm9yLXRlc3RzLW9ubHktMzI="
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +85,7 @@ class TestProductionRefusal:
             secret_key=GOOD_KEY,
             database_url="postgresql://app:pw@db.internal:5432/app",
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.is_production
         assert settings.signing_key == GOOD_KEY
@@ -91,6 +96,95 @@ class TestProductionRefusal:
         assert settings.is_sqlite
         # No SECRET_KEY: a random per-process key, never an empty one.
         assert len(settings.signing_key) >= 32
+
+
+class TestKeys:
+    def test_production_refuses_missing_encryption_keys(self) -> None:
+        message = production_error(
+            secret_key=GOOD_KEY, database_url=POSTGRES_URL, redis_url=REDIS_URL
+        )
+        assert "ENCRYPTION_KEYS is missing" in message
+
+    def test_a_key_that_is_not_a_fernet_key_is_named(self) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(encryption_keys=f"{FERNET_KEY},not-a-key")
+        assert "ENCRYPTION_KEYS: key 2 is not a Fernet key" in str(caught.value)
+        assert FERNET_KEY not in str(caught.value)
+
+    def test_encryption_keys_are_kept_newest_first(self) -> None:
+        settings = load_settings(encryption_keys=f" {FERNET_KEY} , {OLD_FERNET_KEY}")
+        assert settings.field_encryption_keys == [FERNET_KEY.encode(), OLD_FERNET_KEY.encode()]
+
+    def test_development_derives_a_stable_encryption_key_from_secret_key(self) -> None:
+        first = load_settings(secret_key=GOOD_KEY).field_encryption_keys
+        again = load_settings(secret_key=GOOD_KEY).field_encryption_keys
+        other = load_settings(secret_key="o" * 32).field_encryption_keys
+        assert first == again != other
+
+    def test_production_refuses_a_short_api_key_pepper(self) -> None:
+        message = production_error(api_key_pepper="p" * 31)
+        assert "API_KEY_PEPPER is shorter than 32 characters" in message
+
+    def test_the_api_key_pepper_is_derived_when_unset(self) -> None:
+        derived = load_settings(secret_key=GOOD_KEY).api_key_pepper_bytes
+        explicit = load_settings(secret_key=GOOD_KEY, api_key_pepper="p" * 32)
+        assert derived not in (GOOD_KEY.encode(), b"")
+        assert explicit.api_key_pepper_bytes == b"p" * 32
+
+
+def rsa_pem(bits: int = 2048) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+class TestAsymmetricKeys:
+    def test_hs256_with_the_secret_key_is_the_default(self) -> None:
+        settings = load_settings(secret_key=GOOD_KEY)
+        assert settings.jwt_algorithm == "HS256"
+        assert settings.jwt_signing_key == settings.jwt_verification_key == GOOD_KEY
+
+    def test_a_key_pair_switches_to_rs256(self) -> None:
+        private, public = rsa_pem()
+        # As an environment variable often carries it: line breaks written as `\n`.
+        settings = load_settings(
+            jwt_private_key=private.replace("\n", "\\n"), jwt_public_key=public
+        )
+        assert settings.jwt_algorithm == "RS256"
+        assert settings.jwt_signing_key == private
+        assert settings.jwt_verification_key == public
+
+    @pytest.mark.parametrize(
+        ("which", "message"),
+        [
+            ("private-only", "set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEY, or neither"),
+            ("mismatched", "JWT_PUBLIC_KEY is not the public half of JWT_PRIVATE_KEY"),
+            ("garbage", "JWT_PRIVATE_KEY is not an unencrypted PEM private key"),
+            ("short", "JWT_PRIVATE_KEY must be at least 2048 bits"),
+        ],
+    )
+    def test_a_bad_key_pair_is_refused_naming_the_problem(self, which: str, message: str) -> None:
+        private, public = rsa_pem(1024 if which == "short" else 2048)
+        overrides: dict[str, object] = {"jwt_private_key": private, "jwt_public_key": public}
+        if which == "private-only":
+            del overrides["jwt_public_key"]
+        elif which == "mismatched":
+            overrides["jwt_public_key"] = rsa_pem()[1]
+        elif which == "garbage":
+            overrides["jwt_private_key"] = "-----BEGIN PRIVATE KEY-----\nnope"
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings(**overrides)
+        assert message in str(caught.value)
+        assert "PRIVATE KEY-----" not in str(caught.value)
 
 
 class TestDatabaseUrl:
@@ -175,6 +269,7 @@ class TestDefaults:
             secret_key=GOOD_KEY,
             database_url=POSTGRES_URL,
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.show_docs is False
         assert settings.effective_log_format == "json"
@@ -192,6 +287,7 @@ class TestDefaults:
             secret_key=GOOD_KEY,
             database_url=POSTGRES_URL,
             redis_url=REDIS_URL,
+            encryption_keys=FERNET_KEY,
         )
         assert settings.show_docs is True
         assert settings.effective_log_format == "console"

@@ -12,7 +12,12 @@ import pytest
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
 from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
-from {{ cookiecutter.project_slug }}.core.permissions import Permission, Role, is_granted
+from {{ cookiecutter.project_slug }}.core.permissions import (
+    Permission,
+    Role,
+    is_granted,
+    permissions_of,
+)
 from {{ cookiecutter.project_slug }}.models.user import User
 
 
@@ -56,7 +61,7 @@ async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
     check = require_permissions(Permission.USERS_ADMIN)
 
     with pytest.raises(PermissionDeniedError, match="users:admin"):
-        await check(member)
+        await check(member, permissions_of(member.role))
 
     lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
     [denial] = [line for line in lines if line["event"] == "permission denied"]
@@ -68,7 +73,17 @@ async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
 async def test_a_granted_permission_returns_the_user() -> None:
     admin = User(email="admin@example.com", password_hash="x", role=Role.ADMIN)
 
-    assert await require_permissions(Permission.USERS_ADMIN)(admin) is admin
+    check = require_permissions(Permission.USERS_ADMIN)
+
+    assert await check(admin, permissions_of(admin.role)) is admin
+
+
+async def test_an_api_key_without_the_scope_is_denied_what_the_role_allows() -> None:
+    admin = User(email="admin@example.com", password_hash="x", role=Role.ADMIN)
+    check = require_permissions(Permission.USERS_ADMIN)
+
+    with pytest.raises(PermissionDeniedError):
+        await check(admin, frozenset({Permission.ITEMS_READ}))
 
 
 def test_naming_no_permission_is_a_mistake() -> None:

@@ -130,6 +130,7 @@ class TestSecretsInProduction:
             'redis_url = "redis://cache.internal:6379/0"\nlog_level = "WARNING"\n'
         )
         monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
+        monkeypatch.setenv("ENCRYPTION_KEYS", "ZmVybmV0LWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXQ=")
         settings = load_settings()
         assert settings.database_url == "postgresql+asyncpg://db.internal:5432/app"
         assert settings.log_level == "WARNING"

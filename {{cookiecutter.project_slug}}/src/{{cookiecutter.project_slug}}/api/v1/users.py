@@ -7,7 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, UserServiceDep, rate_limit
+from {{ cookiecutter.project_slug }}.api.deps import (
+    CurrentUser,
+    SessionUser,
+    UserServiceDep,
+    rate_limit,
+)
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
 from {{ cookiecutter.project_slug }}.core.permissions import Permission
@@ -32,8 +37,8 @@ async def get_me(user: CurrentUser) -> User:
 
 
 @router.patch("/me", response_model=UserRead, responses=problem_responses(403, 409, 413, 422))
-async def update_me(data: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> User:
-    """Change one's name or e-mail; a new e-mail needs `current_password`."""
+async def update_me(data: ProfileUpdate, user: SessionUser, users: UserServiceDep) -> User:
+    """Change one's name, phone or e-mail; a new e-mail needs `current_password`."""
     return await users.update_profile(user, data)
 
 
@@ -45,7 +50,7 @@ async def update_me(data: ProfileUpdate, user: CurrentUser, users: UserServiceDe
     dependencies=[rate_limit("10/hour")],
 )
 async def change_password(
-    data: PasswordChange, user: CurrentUser, users: UserServiceDep
+    data: PasswordChange, user: SessionUser, users: UserServiceDep
 ) -> Response:
     """Set a new password; every refresh token of the account stops working."""
     await users.change_password(user, data)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from httpx import AsyncClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -81,3 +81,43 @@ class TestAdminRoutes:
         assert listing.json()["total"] >= 1
         assert one.json()["email"] == email
         assert missing.status_code == 404
+
+
+class TestPhone:
+    async def test_the_phone_is_stored_encrypted_and_read_back(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> None:
+        email = unique_email()
+        headers = await auth_headers(client, email)
+
+        updated = await client.patch(
+            "/api/v1/users/me", json={"phone": "+44 20 7946 0958"}, headers=headers
+        )
+        me = await client.get("/api/v1/users/me", headers=headers)
+
+        assert updated.status_code == 200, updated.text
+        assert me.json()["phone"] == "+44 20 7946 0958"
+        async with session_maker() as session:
+            stored = await session.scalar(
+                text("SELECT phone FROM users WHERE email = :email"), {"email": email}
+            )
+        assert stored is not None
+        assert "7946" not in stored
+
+    async def test_null_removes_the_phone(self, client: AsyncClient) -> None:
+        headers = await auth_headers(client)
+        await client.patch("/api/v1/users/me", json={"phone": "+1 555 0100"}, headers=headers)
+
+        cleared = await client.patch("/api/v1/users/me", json={"phone": None}, headers=headers)
+
+        assert cleared.json()["phone"] is None
+
+    async def test_something_that_is_not_a_phone_number_is_a_422(self, client: AsyncClient) -> None:
+        headers = await auth_headers(client)
+
+        response = await client.patch(
+            "/api/v1/users/me", json={"phone": "call me maybe"}, headers=headers
+        )
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"].endswith("phone")
