@@ -63,6 +63,7 @@ MANIFEST = (
         dependencies=("celery", "celery-types"),
         lines=(
             ("src/{slug}/container.py", "tasks: TaskApp"),
+            ("src/{slug}/container.py", "from functools import partial"),
             ("src/{slug}/container.py", "tasks=tasks,"),
             ("deploy/k8s/base/kustomization.yaml", "- worker-deployment.yaml"),
             ("deploy/k8s/base/kustomization.yaml", "- beat-deployment.yaml"),
@@ -101,7 +102,7 @@ MANIFEST = (
             "src/{slug}/repositories/item.py",
             "src/{slug}/models/item.py",
             "src/{slug}/schemas/item.py",
-            "src/{slug}/tasks/items.py",
+            "src/{slug}/handlers/items.py",
             "src/{slug}/db/migrations/versions/0002_items.py",
             "tests/**/test_items.py",
             "tests/**/test_items_*.py",

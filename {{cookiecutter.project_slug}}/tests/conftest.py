@@ -28,7 +28,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
     unit_of_work,
 )
 from {{ cookiecutter.project_slug }}.main import create_app
-from tests.factories import RecordingPublisher
+from tests.factories import RecordedEvents
 from tests.services import ServicesUnavailableError, ServiceUrls, namespace, resolve
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
@@ -143,18 +143,18 @@ async def uow(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
 
 
 @pytest.fixture
-def events() -> RecordingPublisher:
-    return RecordingPublisher()
+def events(session_maker: SessionMaker) -> RecordedEvents:
+    return RecordedEvents(session_maker)
 
 
 @pytest.fixture
-def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
+def app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
-        # The real graph, with requests joining the test's rolled-back transaction and events
-        # recorded instead of sent to a broker.
+        # The real graph, with requests joining the test's rolled-back transaction (so the
+        # events they record stay in it, out of the relay's sight).
         async with build_container(settings) as container:
-            yield dataclasses.replace(container, session_maker=session_maker, events=events)
+            yield dataclasses.replace(container, session_maker=session_maker)
 
     return create_app(settings, container_factory=test_container)
 

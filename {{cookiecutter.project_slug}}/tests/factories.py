@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TypeVar
 
 from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker
+from {{ cookiecutter.project_slug }}.models.outbox import OutboxEvent
+from {{ cookiecutter.project_slug }}.repositories.outbox import event_of
 
 PASSWORD = "correct-horse-battery-9"
 
+E = TypeVar("E", bound=Event)
+
 
 @dataclass
-class RecordingPublisher:
-    """Stands in for the broker in API tests; end-to-end tests use a real worker."""
+class RecordedEvents:
+    """The events the code under test recorded in the outbox, read in the test's transaction."""
 
-    published: list[Event] = field(default_factory=list)
+    session_maker: SessionMaker
 
-    def publish(self, event: Event) -> None:
-        self.published.append(event)
+    async def of(self, event_type: type[E]) -> list[E]:
+        async with self.session_maker() as session:
+            return await recorded_events(session, event_type)
+
+
+async def recorded_events(session: AsyncSession, event_type: type[E]) -> list[E]:
+    rows = await session.scalars(
+        select(OutboxEvent).where(OutboxEvent.name == event_type.name).order_by(OutboxEvent.id)
+    )
+    return [event for row in rows if isinstance(event := event_of(row), event_type)]
 
 
 def unique_email() -> str:

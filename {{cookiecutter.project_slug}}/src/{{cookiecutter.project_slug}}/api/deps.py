@@ -21,6 +21,7 @@ from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
 S = TypeVar("S")
@@ -56,6 +57,7 @@ def service(
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]
 AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
+OutboxServiceDep = Annotated[OutboxService, Depends(service(Container.outbox))]
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's plain error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import partial
+from typing import ClassVar
 
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
@@ -19,6 +19,9 @@ from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
 
 class ItemCreated(Event):
     """A new item exists; background processing hangs off this."""
+
+    name: ClassVar[str] = "item.created"
+    aggregate: ClassVar[str] = "item_id"
 
     item_id: uuid.UUID
 
@@ -36,7 +39,7 @@ class ItemService:
     async def create(self, owner: User, data: ItemCreate) -> Item:
         item = Item(owner_id=owner.id, title=data.title, description=data.description)
         await self._items.add(item)
-        self._uow.after_commit(partial(self._events.publish, ItemCreated(item_id=item.id)))
+        await self._events.publish(ItemCreated(item_id=item.id, actor_id=owner.id))
         return item
 
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:
