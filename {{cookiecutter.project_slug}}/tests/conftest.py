@@ -143,18 +143,20 @@ async def uow(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
 
 
 @pytest.fixture
-def events(session_maker: SessionMaker) -> RecordedEvents:
-    return RecordedEvents(session_maker)
+async def events(session_maker: SessionMaker) -> RecordedEvents:
+    return await RecordedEvents.start(session_maker)
 
 
 @pytest.fixture
 def app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
-        # The real graph, with requests joining the test's rolled-back transaction (so the
-        # events they record stay in it, out of the relay's sight).
+        # The real graph, with requests joining the test's rolled-back transaction. The events
+        # they record stay in it, out of any relay's sight, so no relay run is asked for.
         async with build_container(settings) as container:
-            yield dataclasses.replace(container, session_maker=session_maker)
+            yield dataclasses.replace(
+                container, session_maker=session_maker, kick_relay=lambda: None
+            )
 
     return create_app(settings, container_factory=test_container)
 

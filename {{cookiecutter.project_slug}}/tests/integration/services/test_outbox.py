@@ -303,3 +303,29 @@ def test_the_retry_delay_grows_exponentially_with_jitter_and_is_capped() -> None
         delays = {policy.retry_delay(attempts).total_seconds() for _ in range(50)}
         assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
         assert len(delays) > 1  # jittered
+
+
+async def test_purging_removes_only_events_delivered_before_the_retention(
+    session_maker: SessionMaker,
+) -> None:
+    old, recent, dead = Pinged(key="a", n=1), Pinged(key="b", n=1), Pinged(key="c", n=1)
+    await publish(session_maker, old, recent, dead)
+    seen: list[tuple[str, int]] = []
+    relay_ = OutboxRelay(session_maker, recording(seen, lambda e: e.key == "c"), RelayPolicy())
+    await relay_.drain()
+    async with session_maker() as session, session.begin():
+        await session.execute(
+            text("UPDATE outbox SET sent_at = now() - interval '2 days' WHERE event_id = :id"),
+            {"id": old.event_id},
+        )
+        await session.execute(
+            text("UPDATE outbox SET status = 'dead', sent_at = NULL WHERE event_id = :id"),
+            {"id": dead.event_id},
+        )
+
+    assert await relay_.purge_sent(timedelta(days=1)) == 1
+
+    assert [row.event_id for row in await rows(session_maker)] == [recent.event_id, dead.event_id]
+    async with session_maker() as session:
+        processed = await session.scalars(text("SELECT event_id FROM processed_events"))
+        assert set(processed) == {recent.event_id}

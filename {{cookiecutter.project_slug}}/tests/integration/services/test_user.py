@@ -61,9 +61,8 @@ class TestRegister:
             UserCreate(email=unique_email(), password=PASSWORD)
         )
 
-        assert [event.user_id for event in await recorded_events(uow.session, UserRegistered)] == [
-            user.id
-        ]
+        recorded = await recorded_events(uow.session, UserRegistered)
+        assert [event.actor_id for event in recorded if event.user_id == user.id] == [user.id]
         assert kicks == []
         await uow.commit()
         assert kicks == ["kick"]
