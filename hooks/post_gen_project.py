@@ -261,12 +261,54 @@ def remove_lines(root: Path, slug: str, entries: Iterable[tuple[str, str]]) -> N
         path.write_text(text, encoding="utf-8")
 
 
+REVISION = re.compile(r'^revision: str = "(?P<id>[^"]+)"$', re.MULTILINE)
+DOWN_REVISION = re.compile(
+    r'^(?P<head>down_revision: str \| Sequence\[str\] \| None = )(?P<id>"[^"]+"|None)$',
+    re.MULTILINE,
+)
+
+
+def migration_chain(versions: Path) -> dict[str, str | None]:
+    """Each migration's revision id and the one it revises."""
+    chain: dict[str, str | None] = {}
+    for path in versions.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision, down = REVISION.search(text), DOWN_REVISION.search(text)
+        if revision and down:
+            chain[revision["id"]] = None if down["id"] == "None" else down["id"].strip('"')
+    return chain
+
+
+def relink_migrations(versions: Path, before: Mapping[str, str | None]) -> None:
+    """Point each migration whose parent was pruned at that parent's own parent, and so on.
+
+    A feature's migration (the example domain's `items`) sits in the one chain every later
+    migration builds on; without it, the chain is spliced so Alembic still finds one head.
+    """
+    present = migration_chain(versions)
+    for path in versions.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        down = DOWN_REVISION.search(text)
+        if down is None or down["id"] == "None" or down["id"].strip('"') in present:
+            continue
+        parent = before.get(down["id"].strip('"'))
+        while parent is not None and parent not in present:
+            parent = before.get(parent)
+        new = "None" if parent is None else f'"{parent}"'
+        text = DOWN_REVISION.sub(lambda match: f"{match['head']}{new}", text, count=1)
+        text = re.sub(r"^Revises: .*$", f"Revises: {parent or ''}", text, count=1, flags=re.MULTILINE)
+        path.write_text(text, encoding="utf-8")
+
+
 def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> None:
     """Delete the files and dependencies of every feature the answers turn off."""
     features = disabled(answers, manifest)
     slug = answers["project_slug"]
     patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
+    versions = root / "src" / slug / "db" / "migrations" / "versions"
+    chain = migration_chain(versions)
     remove_empty_parents(root, remove_paths(root, patterns))
+    relink_migrations(versions, chain)
     remove_lines(root, slug, [entry for feature in features for entry in feature.lines])
 
     dependencies = [name for feature in features for name in feature.dependencies]
