@@ -295,8 +295,9 @@ def relink_migrations(versions: Path, before: Mapping[str, str | None]) -> None:
         while parent is not None and parent not in present:
             parent = before.get(parent)
         new = "None" if parent is None else f'"{parent}"'
-        text = DOWN_REVISION.sub(lambda match: f"{match['head']}{new}", text, count=1)
-        text = re.sub(r"^Revises: .*$", f"Revises: {parent or ''}", text, count=1, flags=re.MULTILINE)
+        text = f"{text[: down.start('id')]}{new}{text[down.end('id') :]}"
+        revises = re.compile(r"^Revises: .*$", re.MULTILINE)
+        text = revises.sub(f"Revises: {parent or ''}", text, count=1)
         path.write_text(text, encoding="utf-8")
 
 
