@@ -93,8 +93,10 @@ class OutboxRelay:
             # The rows stay locked until this transaction ends: if this process dies before
             # marking them, the locks go with its connection and another run delivers again.
             rows = await outbox.claim_due(self._policy.batch_size)
-            for row in rows:
-                error = await self._deliver(row)
+            # Deliver first, mark after: this transaction writes nothing while handlers write in
+            # theirs (SQLite, the development default, allows one writer at a time).
+            errors = [await self._deliver(row) for row in rows]
+            for row, error in zip(rows, errors, strict=True):
                 if error is None:
                     await outbox.mark_sent(row)
                     continue

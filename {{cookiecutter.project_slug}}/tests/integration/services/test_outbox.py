@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{ cookiecutter.project_slug }}.core.errors import ConflictError, NotFoundError
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.session import (
     SessionMaker,
     UnitOfWork,
@@ -34,6 +35,7 @@ from {{ cookiecutter.project_slug }}.services.outbox import (
     OutboxService,
     RelayPolicy,
 )
+from tests.conftest import make_settings
 from tests.integration.services.outbox_relay_worker import HANDLER, Shipped, relay
 from tests.processes import fresh_database
 from tests.services import ServiceUrls
@@ -329,3 +331,22 @@ async def test_purging_removes_only_events_delivered_before_the_retention(
     async with session_maker() as session:
         processed = await session.scalars(text("SELECT event_id FROM processed_events"))
         assert set(processed) == {recent.event_id}
+
+
+async def test_on_sqlite_the_development_default_a_batch_is_delivered_too(tmp_path: Path) -> None:
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/dev.db", redis_url=None)
+    await migrate.upgrade(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        session_maker = create_session_maker(engine)
+        events = [Pinged(key=key, n=n) for n in (1, 2) for key in ("a", "b", "c")]
+        await publish(session_maker, *events)
+        seen: list[tuple[str, int]] = []
+
+        async with asyncio.timeout(60):  # a writer waiting on another would stall for 30 s each
+            assert await OutboxRelay(session_maker, recording(seen), RelayPolicy()).drain() == 6
+
+        assert sorted(seen) == sorted((event.key, event.n) for event in events)
+        assert {row.status for row in await rows(session_maker)} == {SENT}
+    finally:
+        await engine.dispose()
