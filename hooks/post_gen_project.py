@@ -261,43 +261,43 @@ def remove_lines(root: Path, slug: str, entries: Iterable[tuple[str, str]]) -> N
         path.write_text(text, encoding="utf-8")
 
 
+MIGRATIONS = "src/{slug}/db/migrations/versions"
 REVISION = re.compile(r'^revision: str = "(?P<id>[^"]+)"$', re.MULTILINE)
 DOWN_REVISION = re.compile(
-    r'^(?P<head>down_revision: str \| Sequence\[str\] \| None = )(?P<id>"[^"]+"|None)$',
-    re.MULTILINE,
+    r'^(?P<head>down_revision: [^=]+= )(?:"(?P<id>[^"]+)"|None)$', re.MULTILINE
 )
 
 
 def migration_chain(versions: Path) -> dict[str, str | None]:
-    """Each migration's revision id and the one it revises."""
+    """Revision -> the revision it revises, for every migration file in `versions`."""
     chain: dict[str, str | None] = {}
     for path in versions.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         revision, down = REVISION.search(text), DOWN_REVISION.search(text)
         if revision and down:
-            chain[revision["id"]] = None if down["id"] == "None" else down["id"].strip('"')
+            chain[revision["id"]] = down["id"]
     return chain
 
 
-def relink_migrations(versions: Path, before: Mapping[str, str | None]) -> None:
-    """Point each migration whose parent was pruned at that parent's own parent, and so on.
+def splice_migrations(versions: Path, chain: Mapping[str, str | None]) -> None:
+    """Point each remaining migration past the ones pruning removed, so one linear chain stays.
 
-    A feature's migration (the example domain's `items`) sits in the one chain every later
-    migration builds on; without it, the chain is spliced so Alembic still finds one head.
+    A feature's migrations sit in the one history every project shares (a later feature's
+    revision may follow an example-domain one); without them, its successor revises what they
+    revised.
     """
-    present = migration_chain(versions)
+    remaining = migration_chain(versions)
     for path in versions.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         down = DOWN_REVISION.search(text)
-        if down is None or down["id"] == "None" or down["id"].strip('"') in present:
+        if down is None or down["id"] is None or down["id"] in remaining:
             continue
-        parent = before.get(down["id"].strip('"'))
-        while parent is not None and parent not in present:
-            parent = before.get(parent)
-        new = "None" if parent is None else f'"{parent}"'
-        text = f"{text[: down.start('id')]}{new}{text[down.end('id') :]}"
-        revises = re.compile(r"^Revises: .*$", re.MULTILINE)
-        text = revises.sub(f"Revises: {parent or ''}", text, count=1)
+        target = chain.get(down["id"])
+        while target is not None and target not in remaining:
+            target = chain.get(target)
+        replacement = down["head"] + ("None" if target is None else f'"{target}"')
+        text = text[: down.start()] + replacement + text[down.end() :]
+        text = text.replace(f"Revises: {down['id']}", f"Revises: {target or ''}".rstrip(), 1)
         path.write_text(text, encoding="utf-8")
 
 
@@ -305,11 +305,11 @@ def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = 
     """Delete the files and dependencies of every feature the answers turn off."""
     features = disabled(answers, manifest)
     slug = answers["project_slug"]
-    patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
-    versions = root / "src" / slug / "db" / "migrations" / "versions"
+    versions = root / MIGRATIONS.format(slug=slug)
     chain = migration_chain(versions)
+    patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
     remove_empty_parents(root, remove_paths(root, patterns))
-    relink_migrations(versions, chain)
+    splice_migrations(versions, chain)
     remove_lines(root, slug, [entry for feature in features for entry in feature.lines])
 
     dependencies = [name for feature in features for name in feature.dependencies]

@@ -302,6 +302,37 @@ class TestPrune:
         assert not (tmp_path / "tests/integration").exists()
         assert (tmp_path / "tests/unit/test_x.py").exists()
 
+    def test_splices_the_migration_chain_around_pruned_revisions(
+        self, post_gen: ModuleType, tmp_path: Path
+    ) -> None:
+        versions = tmp_path / "src/order_desk/db/migrations/versions"
+        versions.mkdir(parents=True)
+        for revision, down in [
+            ("0001_users", None),
+            ("0002_items", "0001_users"),
+            ("0003_api_keys", "0002_items"),
+        ]:
+            down_text = "None" if down is None else f'"{down}"'
+            (versions / f"{revision}.py").write_text(
+                f'"""Revision ID: {revision}\nRevises: {down or ""}\n"""\n\n'
+                f'revision: str = "{revision}"\n'
+                f"down_revision: str | Sequence[str] | None = {down_text}\n"
+            )
+
+        post_gen.prune(tmp_path, {**VALID_ANSWERS, "include_example_domain": "n"})
+
+        assert sorted(path.name for path in versions.iterdir()) == [
+            "0001_users.py",
+            "0003_api_keys.py",
+        ]
+        spliced = (versions / "0003_api_keys.py").read_text()
+        assert 'down_revision: str | Sequence[str] | None = "0001_users"' in spliced
+        assert "Revises: 0001_users" in spliced
+        assert post_gen.migration_chain(versions) == {
+            "0001_users": None,
+            "0003_api_keys": "0001_users",
+        }
+
     @pytest.mark.parametrize(
         ("provider", "kept"),
         [("github", {".github"}), ("gitlab", {".gitlab-ci.yml"}), ("none", set())],
@@ -321,35 +352,6 @@ class TestPrune:
         post_gen.prune(tmp_path, answers)
 
         assert list(tmp_path.iterdir()) == []
-
-    def test_splices_the_migration_chain_around_a_pruned_migration(
-        self, post_gen: ModuleType, tmp_path: Path
-    ) -> None:
-        versions = tmp_path / "src/order_desk/db/migrations/versions"
-        versions.mkdir(parents=True)
-        for revision, down in [
-            ("0001_users", None),
-            ("0002_items", "0001_users"),
-            ("0006_outbox", "0002_items"),
-        ]:
-            parent = f'"{down}"' if down else "None"
-            (versions / f"{revision}.py").write_text(
-                f'"""A migration.\n\nRevision ID: {revision}\nRevises: {down or ""}\n"""\n\n'
-                f'revision: str = "{revision}"\n'
-                f"down_revision: str | Sequence[str] | None = {parent}\n"
-            )
-
-        post_gen.prune(tmp_path, {**VALID_ANSWERS, "include_example_domain": "n"})
-
-        assert sorted(path.name for path in versions.iterdir()) == [
-            "0001_users.py",
-            "0006_outbox.py",
-        ]
-        outbox = (versions / "0006_outbox.py").read_text()
-        assert 'down_revision: str | Sequence[str] | None = "0001_users"\n' in outbox
-        assert "Revises: 0001_users\n" in outbox
-        users = (versions / "0001_users.py").read_text()
-        assert "down_revision: str | Sequence[str] | None = None\n" in users
 
     def test_drops_dependencies_of_disabled_features(
         self, post_gen: ModuleType, tmp_path: Path
