@@ -56,8 +56,8 @@ async def migrated_url(service_urls: ServiceUrls) -> AsyncIterator[str]:
 
 
 def poll(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool]) -> bool:
-    """Fetch until `done` (True) or 30 seconds pass (False)."""
-    deadline = time.monotonic() + 30
+    """Fetch until `done` (True) or two minutes pass (False): a busy machine is slow, not wrong."""
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if done(fetch()):
             return True
@@ -89,7 +89,7 @@ def test_worker_runs_the_follow_up_tasks(
             return body
 
         welcomed = poll(me, lambda user: user["welcome_email_sent_at"] is not None)
-        assert welcomed, f"no welcome e-mail within 30s; worker log:\n{worker.log()}"
+        assert welcomed, f"no welcome e-mail within 120s; worker log:\n{worker.log()}"
 {%- if cookiecutter.include_example_domain == 'y' %}
 
         created = http.post("/api/v1/items", json={"title": "process me"}, headers=auth)
@@ -103,7 +103,7 @@ def test_worker_runs_the_follow_up_tasks(
             return body
 
         processed = poll(item, lambda body: body["processed_at"] is not None)
-        assert processed, f"item not processed within 30s; worker log:\n{worker.log()}"
+        assert processed, f"item not processed within 120s; worker log:\n{worker.log()}"
 {%- endif %}
 
         worker_exit = worker.stop(timeout=20)
@@ -123,9 +123,9 @@ def database_proxy(database_url: str) -> TcpProxy:
 
 
 def wait_for(condition: Callable[[], bool], what: str, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not condition():
-        assert time.monotonic() < deadline, f"{what} within 60s; worker log:\n{log()}"
+        assert time.monotonic() < deadline, f"{what} within 120s; worker log:\n{log()}"
         time.sleep(0.25)
 
 
