@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from functools import partial
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from {{ cookiecutter.project_slug }}.core.auth_redis import (
     RedisAttemptStore,
     RedisTokenStore,
+)
+from {{ cookiecutter.project_slug }}.core.cache import (
+    Cache,
+    CacheStore,
+    MemoryCacheStore,
+    NullCacheStore,
+)
+from {{ cookiecutter.project_slug }}.core.cache_redis import (
+    RedisCacheStore,
+    create_cache_redis,
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
@@ -59,6 +70,11 @@ from {{ cookiecutter.project_slug }}.handlers import (
     handler_name,
     registered_handlers,
 )
+from {{ cookiecutter.project_slug }}.integrations.http import create_http_client
+from {{ cookiecutter.project_slug }}.integrations.upstream import (
+    UpstreamClient,
+    create_upstream_client,
+)
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.outbox import OutboxRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
@@ -73,6 +89,7 @@ from {{ cookiecutter.project_slug }}.services.outbox import (
     RelayLoop,
     RelayPolicy,
 )
+from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
 from {{ cookiecutter.project_slug }}.tasks.app import (
@@ -106,6 +123,10 @@ class Container:
     relay: OutboxRelay
     kick_relay: Kick
     mailer: Mailer
+    cache: Cache
+    # The process's one outbound HTTP client; integrations wrap it per upstream.
+    http: httpx.AsyncClient
+    upstream: UpstreamClient | None
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -126,7 +147,10 @@ class Container:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events(uow))
+        return ItemService(uow, ItemRepository(uow.session), self.events(uow), self.cache)
+
+    def upstream_status(self) -> UpstreamService:
+        return UpstreamService(self.upstream)
 
 
 def _bind_handlers(
@@ -170,6 +194,11 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         # Without Redis, revocations and failed logins are known to this process only.
         tokens: TokenStore = InMemoryTokenStore()
         attempts: AttemptStore = InMemoryAttemptStore()
+        cache_store: CacheStore = (
+            NullCacheStore()
+            if settings.cache_backend == "none"
+            else MemoryCacheStore(max_entries=settings.cache_max_entries)
+        )
         redis: Redis | None = None
         if settings.redis_url:
             # Both clients connect lazily: the service starts (and reports not ready) while
@@ -192,6 +221,10 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 await check_eviction_policy(limiter_redis, refuse=settings.is_production)
             except RedisError as exc:
                 log.warning("could not read Redis's eviction policy", error=repr(exc))
+            if settings.cache_backend in ("auto", "redis"):
+                cache_redis = create_cache_redis(settings.redis_url)
+                stack.push_async_callback(cache_redis.aclose)
+                cache_store = RedisCacheStore(cache_redis)
         relay = OutboxRelay(
             session_maker,
             _bind_handlers(lambda: container),
@@ -218,6 +251,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         if relay_in_process:
             relay_loop = RelayLoop(relay, settings.outbox_relay_interval_seconds)
             kick_relay = relay_loop.kick
+        http = create_http_client(timeout=settings.http_timeout_seconds)
+        stack.push_async_callback(http.aclose)
         container = Container(
             settings=settings,
             engine=engine,
@@ -242,6 +277,13 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             relay=relay,
             kick_relay=kick_relay,
             mailer=LogMailer(),
+            cache=Cache(
+                cache_store,
+                key_prefix=settings.redis_key_prefix,
+                default_ttl=settings.cache_ttl_seconds,
+            ),
+            http=http,
+            upstream=create_upstream_client(http, settings),
             checks=checks,
         )
         if relay_in_process:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     """Redis broker: an unacknowledged task is given to another worker after this long."""
     celery_result_expires_seconds: int = Field(default=86_400, gt=0)
     """How long task results (for tasks that keep one) are stored."""
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port on which each Celery worker serves Prometheus metrics; off when unset."""
 
     # Events
     outbox_relay_interval_seconds: float = Field(default=5.0, gt=0)
@@ -101,6 +103,26 @@ class Settings(BaseSettings):
     """Longest wait between two deliveries of a failing event."""
     outbox_retention_seconds: int = Field(default=7 * 86_400, gt=0)
     """Delivered events are deleted after this long (dead-lettered ones are kept)."""
+
+    # Cache
+    cache_backend: Literal["auto", "redis", "memory", "none"] = "auto"
+    """`auto`: Redis when REDIS_URL is set, else in-process; `none` turns caching off."""
+    cache_ttl_seconds: int = Field(default=300, gt=0)
+    """How long a cached value lives unless invalidated sooner."""
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    """Bound of the in-process cache; the least recently used entries go first."""
+
+    # Outbound HTTP
+    upstream_url: str | None = None
+    """Base URL of the example upstream integration (GET /status); unset, it is not called."""
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Connect, read and write timeout of each outbound HTTP attempt."""
+    http_retries: int = Field(default=2, ge=0)
+    """Retries of an idempotent outbound request after a transient failure."""
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed outbound attempts that open an upstream's circuit."""
+    circuit_reset_seconds: float = Field(default=30.0, gt=0)
+    """How long an open circuit refuses calls before one probe may try again."""
 
     # Security
     secret_key: SecretStr | None = None
@@ -219,6 +241,12 @@ class Settings(BaseSettings):
                 if value.startswith(prefix):
                     return "postgresql+asyncpg://" + value.removeprefix(prefix)
         return value
+
+    @model_validator(mode="after")
+    def _cache_backend_available(self) -> Settings:
+        if self.cache_backend == "redis" and not self.redis_url:
+            raise ValueError("CACHE_BACKEND=redis needs REDIS_URL")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -8,6 +8,7 @@ so a worker never sees an id whose row was not committed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -106,7 +107,8 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], object]] = []
 
     def after_commit(self, callback: Callable[[], object]) -> None:
-        """Run `callback` once the transaction has committed; dropped on rollback."""
+        """Run `callback` (a function or a coroutine function) once the transaction has
+        committed, before the response is sent; dropped on rollback."""
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
@@ -114,8 +116,11 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             try:
-                # Callbacks publish to brokers with blocking clients; keep them off the event loop.
-                await asyncio.to_thread(callback)
+                if inspect.iscoroutinefunction(callback):
+                    await callback()  # async follow-ups (cache invalidation) run on the loop
+                else:
+                    # Sync callbacks publish to brokers with blocking clients; off the loop.
+                    await asyncio.to_thread(callback)
             except Exception:
                 # The data is saved; a failed follow-up must not turn success into an error.
                 log.exception("after-commit callback failed", callback=repr(callback))
