@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import ClassVar
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached

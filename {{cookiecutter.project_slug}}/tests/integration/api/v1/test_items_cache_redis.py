@@ -21,9 +21,7 @@ from tests.integration.api.v1.test_items import create_item
 
 
 @pytest.fixture
-def dead_cache_app(
-    settings: Settings, session_maker: SessionMaker
-) -> FastAPI:
+def dead_cache_app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
     @asynccontextmanager
     async def container_with_a_dead_cache(settings: Settings) -> AsyncIterator[Container]:
         redis = create_cache_redis("redis://127.0.0.1:1")
