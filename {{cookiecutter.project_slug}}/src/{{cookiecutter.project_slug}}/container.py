@@ -38,6 +38,7 @@ from {{ cookiecutter.project_slug }}.core.cache_redis import (
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -75,10 +76,12 @@ from {{ cookiecutter.project_slug }}.integrations.upstream import (
     UpstreamClient,
     create_upstream_client,
 )
+from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.outbox import OutboxRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import (
     Handler,
@@ -127,6 +130,8 @@ class Container:
     # The process's one outbound HTTP client; integrations wrap it per upstream.
     http: httpx.AsyncClient
     upstream: UpstreamClient | None
+    # Signs and checks pagination cursors.
+    cursors: CursorCodec
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -146,8 +151,16 @@ class Container:
     def auth(self, uow: UnitOfWork) -> AuthService:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
 
+    def idempotency(self, uow: UnitOfWork) -> IdempotencyService:
+        return IdempotencyService(
+            IdempotencyKeyRepository(uow.session),
+            ttl_seconds=self.settings.idempotency_key_ttl_seconds,
+        )
+
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events(uow), self.cache)
+        return ItemService(
+            uow, ItemRepository(uow.session), self.events(uow), self.cursors, self.cache
+        )
 
     def upstream_status(self) -> UpstreamService:
         return UpstreamService(self.upstream)
@@ -284,6 +297,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             ),
             http=http,
             upstream=create_upstream_client(http, settings),
+            cursors=CursorCodec(settings.signing_key),
             checks=checks,
         )
         if relay_in_process:

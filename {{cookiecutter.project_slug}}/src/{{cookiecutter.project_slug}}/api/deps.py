@@ -22,6 +22,7 @@ from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import OutboxService
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
@@ -68,6 +69,7 @@ def rate_limit(spec: str) -> params.Depends:
 
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]
 AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
+IdempotencyServiceDep = Annotated[IdempotencyService, Depends(service(Container.idempotency))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
 OutboxServiceDep = Annotated[OutboxService, Depends(service(Container.outbox))]
 
