@@ -24,8 +24,8 @@ from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemListParams
-from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
 from tests.conftest import make_settings
 from tests.factories import unique_email
 
