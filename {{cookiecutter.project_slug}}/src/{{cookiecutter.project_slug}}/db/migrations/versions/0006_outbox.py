@@ -1,7 +1,7 @@
 """Create the outbox of domain events and the record of processed events.
 
 Revision ID: 0006_outbox
-Revises: 0002_items
+Revises: 0005_idempotency_keys
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_outbox"
-down_revision: str | Sequence[str] | None = "0002_items"
+down_revision: str | Sequence[str] | None = "0005_idempotency_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
