@@ -26,12 +26,10 @@ def purge_expired(self: Task[Any, Any]) -> dict[str, int]:
     """Delete expired records; each purge is idempotent, so a redelivered run is harmless."""
 
     async def purge(services: Container, uow: UnitOfWork) -> dict[str, int]:
-        del uow  # each purge runs in a transaction of its own
         retention = timedelta(seconds=services.settings.outbox_retention_seconds)
         return {
             "outbox_events": await services.relay.purge_sent(retention),
-            # Idempotency records: add their purge here, e.g.
-            # "idempotency_records": await services.idempotency(...).purge_expired(),
+            "idempotency_records": await services.idempotency(uow).purge_expired(),
         }
 
     purged = run_service(self, purge)
