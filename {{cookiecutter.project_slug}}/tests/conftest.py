@@ -30,7 +30,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
 )
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
-from tests.factories import RecordingPublisher
+from tests.factories import RecordedEvents
 from tests.services import ServicesUnavailableError, ServiceUrls, namespace, resolve
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
@@ -146,28 +146,28 @@ async def uow(session_maker: SessionMaker) -> AsyncIterator[UnitOfWork]:
 
 
 @pytest.fixture
-def events() -> RecordingPublisher:
-    return RecordingPublisher()
+async def events(session_maker: SessionMaker) -> RecordedEvents:
+    return await RecordedEvents.start(session_maker)
 
 
-def make_app(
-    settings: Settings, session_maker: SessionMaker, events: RecordingPublisher
-) -> FastAPI:
+def make_app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
     """The app on `settings`, its requests joining the test's rolled-back transaction."""
 
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
-        # The real graph, with requests joining the test's rolled-back transaction and events
-        # recorded instead of sent to a broker.
+        # The real graph, with requests joining the test's rolled-back transaction. The events
+        # they record stay in it, out of any relay's sight, so no relay run is asked for.
         async with build_container(settings) as container:
-            yield dataclasses.replace(container, session_maker=session_maker, events=events)
+            yield dataclasses.replace(
+                container, session_maker=session_maker, kick_relay=lambda: None
+            )
 
     return create_app(settings, container_factory=test_container)
 
 
 @pytest.fixture
-def app(settings: Settings, session_maker: SessionMaker, events: RecordingPublisher) -> FastAPI:
-    return make_app(settings, session_maker, events)
+def app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
+    return make_app(settings, session_maker)
 
 
 @asynccontextmanager

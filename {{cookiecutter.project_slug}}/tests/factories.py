@@ -3,23 +3,49 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TypeVar
 
 from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker
+from {{ cookiecutter.project_slug }}.models.outbox import OutboxEvent
+from {{ cookiecutter.project_slug }}.repositories.outbox import event_of
 
 PASSWORD = "correct-horse-battery-9"
 
+E = TypeVar("E", bound=Event)
+
 
 @dataclass
-class RecordingPublisher:
-    """Stands in for the broker in API tests; end-to-end tests use a real worker."""
+class RecordedEvents:
+    """The events recorded in the outbox since `since`, read in the test's transaction."""
 
-    published: list[Event] = field(default_factory=list)
+    session_maker: SessionMaker
+    # Rows up to this id were there before the test (committed by tests that commit for real).
+    since: int = 0
 
-    def publish(self, event: Event) -> None:
-        self.published.append(event)
+    @classmethod
+    async def start(cls, session_maker: SessionMaker) -> RecordedEvents:
+        async with session_maker() as session:
+            last = await session.scalar(select(func.max(OutboxEvent.id)))
+        return cls(session_maker, last or 0)
+
+    async def of(self, event_type: type[E]) -> list[E]:
+        async with self.session_maker() as session:
+            return await recorded_events(session, event_type, since=self.since)
+
+
+async def recorded_events(session: AsyncSession, event_type: type[E], *, since: int = 0) -> list[E]:
+    rows = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.name == event_type.name, OutboxEvent.id > since)
+        .order_by(OutboxEvent.id)
+    )
+    return [event for row in rows if isinstance(event := event_of(row), event_type)]
 
 
 def unique_email() -> str:

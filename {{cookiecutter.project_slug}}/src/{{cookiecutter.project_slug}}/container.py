@@ -12,9 +12,10 @@ to the service factories that need it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from redis.asyncio import Redis
@@ -39,7 +40,7 @@ from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
-from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
+from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
     AttemptStore,
@@ -67,6 +68,11 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_session_maker,
     unit_of_work,
 )
+from {{ cookiecutter.project_slug }}.handlers import (
+    HandlerFunction,
+    handler_name,
+    registered_handlers,
+)
 from {{ cookiecutter.project_slug }}.integrations.http import create_http_client
 from {{ cookiecutter.project_slug }}.integrations.upstream import (
     UpstreamClient,
@@ -76,16 +82,26 @@ from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
 from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
+from {{ cookiecutter.project_slug }}.repositories.outbox import OutboxRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.outbox import (
+    Handler,
+    Kick,
+    OutboxPublisher,
+    OutboxRelay,
+    OutboxService,
+    RelayLoop,
+    RelayPolicy,
+)
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
 from {{ cookiecutter.project_slug }}.tasks.app import (
-    CeleryEventPublisher,
+    RELAY_OUTBOX,
     TaskApp,
     broker_check,
     create_celery_app,
@@ -113,7 +129,9 @@ class Container:
     tokens: TokenStore
     login_throttle: LoginThrottle
     client_addresses: ClientAddressResolver
-    events: EventPublisher
+    # Delivers recorded events to their handlers; `kick_relay` asks for a run soon.
+    relay: OutboxRelay
+    kick_relay: Kick
     mailer: Mailer
     cache: Cache
     # The process's one outbound HTTP client; integrations wrap it per upstream.
@@ -127,8 +145,15 @@ class Container:
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         return unit_of_work(self.session_maker)
 
+    def events(self, uow: UnitOfWork) -> EventPublisher:
+        """Records events in `uow`'s transaction (the outbox); the relay delivers them later."""
+        return OutboxPublisher(uow, self.kick_relay)
+
+    def outbox(self, uow: UnitOfWork) -> OutboxService:
+        return OutboxService(uow, OutboxRepository(uow.session), self.kick_relay)
+
     def users(self, uow: UnitOfWork) -> UserService:
-        return UserService(uow, UserRepository(uow.session), self.events, self.tokens)
+        return UserService(uow, UserRepository(uow.session), self.events(uow), self.tokens)
 
     def auth(self, uow: UnitOfWork) -> AuthService:
         return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
@@ -148,10 +173,33 @@ class Container:
         )
 
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events, self.cursors, self.cache)
+        return ItemService(
+            uow, ItemRepository(uow.session), self.events(uow), self.cursors, self.cache
+        )
 
     def upstream_status(self) -> UpstreamService:
         return UpstreamService(self.upstream)
+
+
+def _bind_handlers(
+    services: Callable[[], Container],
+) -> dict[str, Sequence[Handler]]:
+    """The registered event handlers, each given the container it runs with."""
+
+    def bind(function: HandlerFunction[Event]) -> Handler:
+        async def handle(uow: UnitOfWork, event: Event) -> None:
+            await function(services(), uow, event)
+
+        return Handler(handler_name(function), handle)
+
+    return {
+        name: [bind(function) for function in functions]
+        for name, functions in registered_handlers().items()
+    }
+
+
+def _leave_to_the_running_relay() -> None:
+    """The kick of a process without a relay: the API's (or beat's) relay finds the events."""
 
 
 @asynccontextmanager
@@ -208,17 +256,32 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 cache_redis = create_cache_redis(settings.redis_url)
                 stack.push_async_callback(cache_redis.aclose)
                 cache_store = RedisCacheStore(cache_redis)
+        relay = OutboxRelay(
+            session_maker,
+            _bind_handlers(lambda: container),
+            RelayPolicy(
+                batch_size=settings.outbox_batch_size,
+                max_attempts=settings.outbox_max_attempts,
+                retry_base_seconds=settings.outbox_retry_base_seconds,
+                retry_max_seconds=settings.outbox_retry_max_seconds,
+            ),
+        )
+        kick_relay: Kick = _leave_to_the_running_relay
+        # Without a broker the API process runs the relay itself; with one, workers do.
+        relay_in_process = role == "api"
 {%- if cookiecutter.use_celery == 'y' %}
         tasks = create_celery_app(settings)
         stack.callback(tasks.close)
         if settings.effective_broker_url is not None:
             checks["broker"] = broker_check(settings.effective_broker_url)
+            relay_in_process = False
+            kick_relay = partial(tasks.send_task, RELAY_OUTBOX)
         # Eager tasks (no broker) run on this container; it is bound below, before any task runs.
         tasks.use_container(lambda: container)
-        events: EventPublisher = CeleryEventPublisher(tasks)
-{%- else %}
-        events: EventPublisher = DiscardingPublisher()
 {%- endif %}
+        if relay_in_process:
+            relay_loop = RelayLoop(relay, settings.outbox_relay_interval_seconds)
+            kick_relay = relay_loop.kick
         http = create_http_client(timeout=settings.http_timeout_seconds)
         stack.push_async_callback(http.aclose)
         container = Container(
@@ -243,7 +306,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 fail_open=settings.rate_limit_fail_open,
             ),
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
-            events=events,
+            relay=relay,
+            kick_relay=kick_relay,
             mailer=LogMailer(),
             cache=Cache(
                 cache_store,
@@ -255,4 +319,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             cursors=CursorCodec(settings.signing_key),
             checks=checks,
         )
+        if relay_in_process:
+            # Started last, so it stops before the resources it uses are closed.
+            await stack.enter_async_context(relay_loop.running())
         yield container

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -15,7 +16,7 @@ from {{ cookiecutter.project_slug }}.container import build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import create_engine
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
-from tests.conftest import asyncpg_dsn
+from tests.conftest import asyncpg_dsn, make_settings
 from tests.factories import PASSWORD, unique_email
 
 
@@ -90,3 +91,20 @@ async def test_a_resource_that_cannot_start_leaves_the_opened_ones_closed(
 
     assert len(engines) == 1
     assert disposed == engines
+
+
+async def test_without_a_broker_the_api_process_relays_events_itself(settings: Settings) -> None:
+    no_broker = make_settings(database_url=settings.database_url, redis_url=None)
+    async with build_container(no_broker, role="api") as services:
+        async with services.unit_of_work() as uow:
+            user = await services.users(uow).register(
+                UserCreate(email=unique_email(), password=PASSWORD)
+            )
+
+        # The commit kicked the relay loop running in this process; its handler sends the mail.
+        async with asyncio.timeout(60):
+            while True:
+                async with services.unit_of_work() as uow:
+                    if (await services.users(uow).get(user.id)).welcome_email_sent_at:
+                        break
+                await asyncio.sleep(0.05)

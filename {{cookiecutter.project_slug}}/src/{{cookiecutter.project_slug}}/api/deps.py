@@ -27,6 +27,7 @@ from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxService
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
@@ -74,6 +75,7 @@ AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
 ApiKeyServiceDep = Annotated[ApiKeyService, Depends(service(Container.api_keys))]
 IdempotencyServiceDep = Annotated[IdempotencyService, Depends(service(Container.idempotency))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
+OutboxServiceDep = Annotated[OutboxService, Depends(service(Container.outbox))]
 
 
 async def get_upstream_service(container: ContainerDep) -> UpstreamService:

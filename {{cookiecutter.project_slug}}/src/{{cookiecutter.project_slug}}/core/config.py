@@ -91,8 +91,30 @@ class Settings(BaseSettings):
     """Celery broker; tasks run eagerly in-process when neither this nor REDIS_URL is set."""
     celery_queue: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
     """Queue for this service's tasks; services sharing a broker must not share a queue."""
+    celery_task_soft_time_limit_seconds: int = Field(default=240, gt=0)
+    """A task running longer gets `SoftTimeLimitExceeded` raised inside it, to clean up."""
+    celery_task_time_limit_seconds: int = Field(default=300, gt=0)
+    """A task running longer has its worker process killed (and the task redelivered)."""
+    celery_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+    """Redis broker: an unacknowledged task is given to another worker after this long."""
+    celery_result_expires_seconds: int = Field(default=86_400, gt=0)
+    """How long task results (for tasks that keep one) are stored."""
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Port on which each Celery worker serves Prometheus metrics; off when unset."""
+
+    # Events
+    outbox_relay_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the outbox relay looks for due events besides the kick after each commit."""
+    outbox_batch_size: int = Field(default=100, ge=1)
+    """Events one relay run locks and delivers at a time."""
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    """Failed deliveries of an event before it is dead-lettered."""
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
+    """Wait after the first failed delivery; it doubles with each further failure (jittered)."""
+    outbox_retry_max_seconds: float = Field(default=600.0, gt=0)
+    """Longest wait between two deliveries of a failing event."""
+    outbox_retention_seconds: int = Field(default=7 * 86_400, gt=0)
+    """Delivered events are deleted after this long (dead-lettered ones are kept)."""
 
     # Cache
     cache_backend: Literal["auto", "redis", "memory", "none"] = "auto"

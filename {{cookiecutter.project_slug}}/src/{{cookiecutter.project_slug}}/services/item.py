@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from functools import partial
+from typing import ClassVar
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
@@ -49,6 +50,9 @@ CURSOR_SCOPE = "items"
 class ItemCreated(Event):
     """A new item exists; background processing hangs off this."""
 
+    name: ClassVar[str] = "item.created"
+    aggregate: ClassVar[str] = "item_id"
+
     item_id: uuid.UUID
 
 
@@ -83,7 +87,7 @@ class ItemService:
     async def create(self, owner: User, data: ItemCreate) -> Item:
         item = Item(owner_id=owner.id, title=data.title, description=data.description)
         await self._items.add(item)
-        self._uow.after_commit(partial(self._events.publish, ItemCreated(item_id=item.id)))
+        await self._events.publish(ItemCreated(item_id=item.id, actor_id=owner.id))
         return item
 
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from functools import partial
+from typing import ClassVar
 
 from {{ cookiecutter.project_slug }}.core import security
 from {{ cookiecutter.project_slug }}.core.errors import (
@@ -38,6 +38,9 @@ INVALID_CREDENTIALS = "incorrect e-mail or password"
 class UserRegistered(Event):
     """A new account exists; follow-ups (the welcome e-mail) hang off this."""
 
+    name: ClassVar[str] = "user.registered"
+    aggregate: ClassVar[str] = "user_id"
+
     user_id: uuid.UUID
 
 
@@ -61,7 +64,7 @@ class UserService:
         password_hash = await asyncio.to_thread(security.hash_password, data.password)
         user = User(email=email, password_hash=password_hash, full_name=data.full_name, role=role)
         await self._users.add(user, conflict="a user with this e-mail already exists")
-        self._uow.after_commit(partial(self._events.publish, UserRegistered(user_id=user.id)))
+        await self._events.publish(UserRegistered(user_id=user.id, actor_id=user.id))
         return user
 
     async def authenticate(self, email: str, password: str) -> User:

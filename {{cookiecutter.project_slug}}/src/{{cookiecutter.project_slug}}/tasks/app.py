@@ -23,9 +23,9 @@ import structlog
 from celery import Celery, Task, shared_task, signals
 from kombu import Connection
 from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
-from {{ cookiecutter.project_slug }}.core.events import Event
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 
 if TYPE_CHECKING:
@@ -37,6 +37,26 @@ ServiceWork = Callable[["Container", UnitOfWork], Awaitable[T]]
 # The Celery message header that carries the id of the HTTP request that enqueued a task.
 TASK_REQUEST_ID_HEADER = "request_id"
 HEARTBEAT = "{{ cookiecutter.project_slug }}.heartbeat"
+RELAY_OUTBOX = "{{ cookiecutter.project_slug }}.outbox.relay"
+PURGE_EXPIRED = "{{ cookiecutter.project_slug }}.maintenance.purge_expired"
+
+# Errors worth retrying: the database or a network peer was briefly away. Anything else is a
+# bug or bad data, which a retry would only repeat.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+# Keyword arguments of `shared_task` for a task that retries transient errors with exponential
+# backoff and jitter (1 s, 2 s, 4 s, ... capped, each randomised so retries do not stampede).
+RETRY_TRANSIENT: dict[str, Any] = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 TASK_RUNS = Counter(
     "celery_tasks",
@@ -50,14 +70,6 @@ TASK_DURATION = Histogram(
 )
 # task id -> when it started, in this worker process; removed when it ends.
 _task_started: dict[str, float] = {}
-
-# Event type -> names of the tasks that handle it; filled by `subscribe` in the task modules.
-_subscribers: dict[type[Event], list[str]] = {}
-
-
-def subscribe(event_type: type[Event], task_name: str) -> None:
-    """Run the task `task_name` with the event's payload as keyword arguments for each event."""
-    _subscribers.setdefault(event_type, []).append(task_name)
 
 
 class ServiceRunner(Protocol):
@@ -129,17 +141,6 @@ def run_service(task: Task[Any, Any], work: ServiceWork[T]) -> T:
     return app.run_service(work)
 
 
-class CeleryEventPublisher:
-    """`EventPublisher` that starts each subscribed task with the event's payload."""
-
-    def __init__(self, app: TaskApp) -> None:
-        self._app = app
-
-    def publish(self, event: Event) -> None:
-        for task_name in _subscribers.get(type(event), ()):
-            self._app.tasks[task_name].apply_async(kwargs=event.payload())
-
-
 def task_modules() -> list[str]:
     """Every module of this package: a new task module is picked up without registration."""
     folder = str(Path(__file__).parent)
@@ -164,15 +165,30 @@ def create_celery_app(settings: Settings) -> TaskApp:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_time_limit=300,
-        task_soft_time_limit=240,
+        # The soft limit raises inside the task so it can clean up; the hard one kills it.
+        task_soft_time_limit=settings.celery_task_soft_time_limit_seconds,
+        task_time_limit=settings.celery_task_time_limit_seconds,
+        # Tasks report through the database and logs; the few that keep a result expire it.
         task_ignore_result=True,
+        result_expires=timedelta(seconds=settings.celery_result_expires_seconds),
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis only: a task a dead worker took is handed out again after this long. It must
+        # exceed the longest task plus its ETA/countdown, or a live task would run twice.
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout_seconds},
         timezone="UTC",
         enable_utc=True,
         worker_hijack_root_logger=False,
-        beat_schedule={"heartbeat": {"task": HEARTBEAT, "schedule": timedelta(minutes=5)}},
+        beat_schedule={
+            "heartbeat": {"task": HEARTBEAT, "schedule": timedelta(minutes=5)},
+            # The relay is also kicked after each commit that records events; this catches
+            # what a lost kick, a retry's backoff or a re-driven event leaves due.
+            "outbox-relay": {
+                "task": RELAY_OUTBOX,
+                "schedule": timedelta(seconds=settings.outbox_relay_interval_seconds),
+                "options": {"expires": settings.outbox_relay_interval_seconds},
+            },
+            "purge-expired": {"task": PURGE_EXPIRED, "schedule": timedelta(hours=1)},
+        },
     )
     for module in app.conf.include:
         importlib.import_module(module)

@@ -34,7 +34,6 @@ from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
 from tests.conftest import SECRET_KEY, make_app, make_settings, serving
 from tests.factories import (
     PASSWORD,
-    RecordingPublisher,
     bearer,
     login,
     register,
@@ -507,7 +506,7 @@ class TestAsymmetricKeys:
             jwt_private_key=private_pem,
             jwt_public_key=public_pem,
         )
-        async with serving(make_app(rs256_settings, session_maker, RecordingPublisher())) as client:
+        async with serving(make_app(rs256_settings, session_maker)) as client:
             yield client
 
     @pytest.fixture

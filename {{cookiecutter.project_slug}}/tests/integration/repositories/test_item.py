@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, NullCacheStore
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
-from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork, create_engine, create_session_maker, unit_of_work
 from {{ cookiecutter.project_slug }}.models.item import Item
@@ -26,6 +25,7 @@ from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemListParams
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
 from tests.conftest import make_settings
 from tests.factories import unique_email
 
@@ -49,7 +49,8 @@ def service(uow: UnitOfWork) -> ItemService:
     codec = CursorCodec("k" * 32)
     # No cache: these tests are about the queries.
     cache = Cache(NullCacheStore())
-    return ItemService(uow, ItemRepository(uow.session), DiscardingPublisher(), codec, cache)
+    events = OutboxPublisher(uow, lambda: None)
+    return ItemService(uow, ItemRepository(uow.session), events, codec, cache)
 
 
 async def insert(session: AsyncSession, owner: User, day: int, title: str) -> Item:

@@ -13,14 +13,15 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
-from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
+from {{ cookiecutter.project_slug }}.core.events import EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, unit_of_work
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemListParams, ItemUpdate
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated, ItemService
-from tests.factories import RecordingPublisher, unique_email
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
+from tests.factories import recorded_events, unique_email
 
 
 async def make_user(uow: UnitOfWork, role: str = "user") -> User:
@@ -34,7 +35,7 @@ def service(
     return ItemService(
         uow,
         ItemRepository(uow.session),
-        events or DiscardingPublisher(),
+        events or OutboxPublisher(uow, lambda: None),
         CursorCodec("k" * 32),
         cache or Cache(MemoryCacheStore()),
     )
@@ -114,14 +115,19 @@ class TestChanges:
 
         assert (updated.title, updated.version) == ("won", 3)
 
-    async def test_notifies_only_after_commit(
-        self, uow: UnitOfWork, events: RecordingPublisher
+    async def test_records_the_event_with_the_item_and_kicks_the_relay_after_commit(
+        self, uow: UnitOfWork
     ) -> None:
         owner = await make_user(uow)
-        item = await service(uow, events).create(owner, ItemCreate(title="x"))
-        assert events.published == []
+        kicks: list[str] = []
+        publisher = OutboxPublisher(uow, lambda: kicks.append("kick"))
+        item = await service(uow, publisher).create(owner, ItemCreate(title="x"))
+
+        recorded = await recorded_events(uow.session, ItemCreated)
+        assert [event.actor_id for event in recorded if event.item_id == item.id] == [owner.id]
+        assert kicks == []
         await uow.commit()
-        assert events.published == [ItemCreated(item_id=item.id)]
+        assert kicks == ["kick"]
 
     async def test_processing_is_recorded_once(self, uow: UnitOfWork) -> None:
         owner = await make_user(uow)

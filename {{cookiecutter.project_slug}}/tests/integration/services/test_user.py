@@ -12,23 +12,23 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     NotFoundError,
     ValidationFailedError,
 )
-from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
+from {{ cookiecutter.project_slug }}.core.events import EventPublisher
 from {{ cookiecutter.project_slug }}.core.token_store import InMemoryTokenStore
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.user import UserCreate
+from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
 from {{ cookiecutter.project_slug }}.services.user import (
     INVALID_CREDENTIALS,
     UserRegistered,
     UserService,
 )
-from tests.factories import PASSWORD, RecordingPublisher, unique_email
+from tests.factories import PASSWORD, recorded_events, unique_email
 
 
 def service(uow: UnitOfWork, events: EventPublisher | None = None) -> UserService:
-    return UserService(
-        uow, UserRepository(uow.session), events or DiscardingPublisher(), InMemoryTokenStore()
-    )
+    events = events or OutboxPublisher(uow, lambda: None)
+    return UserService(uow, UserRepository(uow.session), events, InMemoryTokenStore())
 
 
 class TestRegister:
@@ -52,15 +52,20 @@ class TestRegister:
         with pytest.raises(ValidationFailedError):
             await service(uow).register(UserCreate(email=unique_email(), password="password"))
 
-    async def test_notifies_only_after_commit(
-        self, uow: UnitOfWork, events: RecordingPublisher
+    async def test_records_the_event_with_the_user_and_kicks_the_relay_after_commit(
+        self, uow: UnitOfWork
     ) -> None:
-        user = await service(uow, events).register(
+        kicks: list[str] = []
+        publisher = OutboxPublisher(uow, lambda: kicks.append("kick"))
+        user = await service(uow, publisher).register(
             UserCreate(email=unique_email(), password=PASSWORD)
         )
-        assert events.published == []
+
+        recorded = await recorded_events(uow.session, UserRegistered)
+        assert [event.actor_id for event in recorded if event.user_id == user.id] == [user.id]
+        assert kicks == []
         await uow.commit()
-        assert events.published == [UserRegistered(user_id=user.id)]
+        assert kicks == ["kick"]
 
 
 class TestAuthenticate:

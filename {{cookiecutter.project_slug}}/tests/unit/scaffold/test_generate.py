@@ -57,7 +57,7 @@ class TestRefusals:
             ("auth", "title:str", "existing module"),
             ("users", "title:str", "existing module"),
             ("base", "title:str", "generated code"),
-            ("event", "title:str", "Container already has a member"),
+            ("cursor", "title:str", "Container already has a member"),
             ("Product", "title:str", "lower_snake_case"),
             ("product", "price:money", "unknown type 'money'"),
             ("product", "title", "needs a type"),

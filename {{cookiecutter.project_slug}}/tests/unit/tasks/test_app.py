@@ -10,7 +10,14 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from {{ cookiecutter.project_slug }}.tasks.app import HEARTBEAT, create_celery_app
+from {{ cookiecutter.project_slug }}.tasks.app import (
+    HEARTBEAT,
+    PURGE_EXPIRED,
+    RELAY_OUTBOX,
+    RETRY_TRANSIENT,
+    TRANSIENT_ERRORS,
+    create_celery_app,
+)
 from tests.conftest import make_settings
 
 
@@ -80,3 +87,33 @@ def test_successes_and_failures_are_counted_and_timed() -> None:
     assert (runs(HEARTBEAT, "success"), timed(HEARTBEAT)) == (before[0] + 1, before[1] + 1)
     assert runs(failing, "failure") == 1
     assert timed(failing) == 1
+
+
+def test_the_app_loses_nothing_and_retries_only_transient_errors() -> None:
+    settings = make_settings(
+        celery_broker_url="redis://127.0.0.1:1/0",
+        celery_task_soft_time_limit_seconds=50,
+        celery_task_time_limit_seconds=60,
+        celery_visibility_timeout_seconds=120,
+        celery_result_expires_seconds=600,
+        outbox_relay_interval_seconds=3,
+    )
+
+    conf = create_celery_app(settings).conf
+
+    assert (conf.task_serializer, conf.result_serializer, conf.accept_content) == (
+        "json",
+        "json",
+        ["json"],
+    )
+    assert (conf.task_acks_late, conf.task_reject_on_worker_lost) == (True, True)
+    assert conf.worker_prefetch_multiplier == 1
+    assert (conf.task_soft_time_limit, conf.task_time_limit) == (50, 60)
+    assert conf.broker_transport_options["visibility_timeout"] == 120
+    assert conf.result_expires.total_seconds() == 600
+    schedule = {entry["task"]: entry for entry in conf.beat_schedule.values()}
+    assert schedule[RELAY_OUTBOX]["schedule"].total_seconds() == 3
+    assert PURGE_EXPIRED in schedule
+    assert RETRY_TRANSIENT["retry_backoff"] is True
+    assert RETRY_TRANSIENT["retry_jitter"] is True
+    assert RuntimeError not in TRANSIENT_ERRORS

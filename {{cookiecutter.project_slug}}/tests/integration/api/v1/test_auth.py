@@ -5,12 +5,12 @@ import uuid
 from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.services.user import UserRegistered
-from tests.factories import PASSWORD, RecordingPublisher, register, unique_email
+from tests.factories import PASSWORD, RecordedEvents, register, unique_email
 
 
 class TestRegister:
     async def test_creates_a_user_and_notifies_after_commit(
-        self, client: AsyncClient, events: RecordingPublisher
+        self, client: AsyncClient, events: RecordedEvents
     ) -> None:
         email = unique_email()
 
@@ -24,10 +24,12 @@ class TestRegister:
         assert body["role"] == "user"
         assert "password" not in body
         assert "password_hash" not in body
-        assert events.published == [UserRegistered(user_id=uuid.UUID(body["id"]))]
+        [event] = await events.of(UserRegistered)
+        assert event.user_id == uuid.UUID(body["id"])
+        assert event.request_id == response.headers["X-Request-ID"]
 
     async def test_duplicate_email_is_a_409_and_notifies_nothing(
-        self, client: AsyncClient, events: RecordingPublisher
+        self, client: AsyncClient, events: RecordedEvents
     ) -> None:
         email = unique_email()
         await register(client, email)
@@ -38,7 +40,7 @@ class TestRegister:
 
         assert response.status_code == 409
         assert response.headers["content-type"] == "application/problem+json"
-        assert len(events.published) == 1
+        assert len(await events.of(UserRegistered)) == 1
 
     async def test_common_password_is_refused(self, client: AsyncClient) -> None:
         response = await client.post(

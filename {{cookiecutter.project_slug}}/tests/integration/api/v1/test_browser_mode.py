@@ -13,7 +13,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from tests.conftest import make_app, make_settings
-from tests.factories import PASSWORD, RecordingPublisher, bearer, register, unique_email
+from tests.factories import PASSWORD, bearer, register, unique_email
 
 PROBLEM = "application/problem+json"
 
@@ -26,7 +26,7 @@ async def browser(settings: Settings, session_maker: SessionMaker) -> AsyncItera
         redis_url=settings.redis_url,
         auth_cookie_mode=True,
     )
-    app = make_app(cookie_settings, session_maker, RecordingPublisher())
+    app = make_app(cookie_settings, session_maker)
     async with (
         LifespanManager(app) as manager,
         AsyncClient(transport=ASGITransport(app=manager.app), base_url="https://test") as client,

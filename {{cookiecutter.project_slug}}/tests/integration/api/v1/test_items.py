@@ -5,7 +5,7 @@ import uuid
 from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated
-from tests.factories import RecordingPublisher, auth_headers
+from tests.factories import RecordedEvents, auth_headers
 
 
 async def create_item(client: AsyncClient, headers: dict[str, str], title: str = "A") -> str:
@@ -17,7 +17,7 @@ async def create_item(client: AsyncClient, headers: dict[str, str], title: str =
 
 class TestCreateItem:
     async def test_creates_for_the_owner_and_enqueues_processing(
-        self, client: AsyncClient, events: RecordingPublisher
+        self, client: AsyncClient, events: RecordedEvents
     ) -> None:
         headers = await auth_headers(client)
 
@@ -31,7 +31,9 @@ class TestCreateItem:
         assert body["description"] == "Brass"
         assert body["version"] == 1
         assert body["processed_at"] is None
-        assert events.published[-1] == ItemCreated(item_id=uuid.UUID(body["id"]))
+        [event] = await events.of(ItemCreated)
+        assert event.item_id == uuid.UUID(body["id"])
+        assert event.actor_id == uuid.UUID(body["owner_id"])
 
     async def test_anonymous_gets_401(self, client: AsyncClient) -> None:
         response = await client.post("/api/v1/items", json={"title": "Lamp"})

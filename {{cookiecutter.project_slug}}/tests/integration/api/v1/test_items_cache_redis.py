@@ -16,14 +16,12 @@ from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import serving
-from tests.factories import RecordingPublisher, auth_headers
+from tests.factories import auth_headers
 from tests.integration.api.v1.test_items import create_item
 
 
 @pytest.fixture
-def dead_cache_app(
-    settings: Settings, session_maker: SessionMaker, events: RecordingPublisher
-) -> FastAPI:
+def dead_cache_app(settings: Settings, session_maker: SessionMaker) -> FastAPI:
     @asynccontextmanager
     async def container_with_a_dead_cache(settings: Settings) -> AsyncIterator[Container]:
         redis = create_cache_redis("redis://127.0.0.1:1")
@@ -32,7 +30,7 @@ def dead_cache_app(
                 yield dataclasses.replace(
                     container,
                     session_maker=session_maker,
-                    events=events,
+                    kick_relay=lambda: None,
                     cache=Cache(RedisCacheStore(redis), key_prefix=settings.redis_key_prefix),
                 )
         finally:

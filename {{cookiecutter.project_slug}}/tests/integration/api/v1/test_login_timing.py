@@ -14,7 +14,7 @@ from httpx import AsyncClient
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from tests.conftest import make_app, make_settings, serving
-from tests.factories import RecordingPublisher, register, unique_email
+from tests.factories import register, unique_email
 
 TRIES = 50
 MAX_RELATIVE_GAP = 0.20
@@ -40,7 +40,7 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(
         redis_url=settings.redis_url,
         login_max_failures=1_000_000,
     )
-    async with serving(make_app(unthrottled, session_maker, RecordingPublisher())) as client:
+    async with serving(make_app(unthrottled, session_maker)) as client:
         known = unique_email()
         await register(client, known)
         await timed_login(client, unique_email())  # warm-up: first-use costs on neither side

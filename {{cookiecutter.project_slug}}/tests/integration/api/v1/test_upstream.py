@@ -16,7 +16,7 @@ from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import serving
-from tests.factories import RecordingPublisher, auth_headers
+from tests.factories import auth_headers
 from tests.fake_upstream import FakeUpstream, Reply, fake_upstream
 
 
@@ -30,7 +30,6 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 def upstream_app(
     settings: Settings,
     session_maker: SessionMaker,
-    events: RecordingPublisher,
     upstream: FakeUpstream,
 ) -> FastAPI:
     configured = settings.model_copy(
@@ -46,7 +45,9 @@ def upstream_app(
     @asynccontextmanager
     async def test_container(settings: Settings) -> AsyncIterator[Container]:
         async with build_container(settings) as container:
-            yield dataclasses.replace(container, session_maker=session_maker, events=events)
+            yield dataclasses.replace(
+                container, session_maker=session_maker, kick_relay=lambda: None
+            )
 
     return create_app(configured, container_factory=test_container)
 
