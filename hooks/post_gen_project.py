@@ -137,6 +137,62 @@ REQUIREMENT = re.compile(r'"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^"]*",?\s*(#.*)
 DEPENDENCY_TABLES = frozenset({"[dependency-groups]", "[project.optional-dependencies]"})
 
 
+# `revision: str = "0002_items"` and `down_revision: ... = "0001_users"` in a migration file.
+REVISION_LINE = re.compile(
+    r'^(?P<key>revision|down_revision)\b[^=\n]*=\s*"(?P<value>[^"]*)"', re.MULTILINE
+)
+MIGRATIONS = "src/{slug}/db/migrations/versions"
+
+
+def revision_links(text: str) -> tuple[str | None, str | None]:
+    """A migration's (revision, down_revision), as its assignments spell them."""
+    found = {match["key"]: match["value"] for match in REVISION_LINE.finditer(text)}
+    return found.get("revision"), found.get("down_revision")
+
+
+def splice_migrations(versions: Path, removed: Mapping[str, str | None]) -> None:
+    """Re-link the migration chain around removed revisions (`removed`: revision → the revision
+    it revised), so a feature's migration can be pruned from the middle of the chain."""
+
+    def target(revision: str) -> str | None:
+        while revision in removed:
+            parent = removed[revision]
+            if parent is None:
+                return None
+            revision = parent
+        return revision
+
+    for path in sorted(versions.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        _, down = revision_links(text)
+        if down is None or down not in removed:
+            continue
+        new = target(down)
+        value = f'"{new}"' if new is not None else "None"
+        text = re.sub(
+            rf'^(down_revision\b[^=\n]*=\s*)"{re.escape(down)}"',
+            lambda match: match[1] + value,
+            text,
+            count=1,
+            flags=re.MULTILINE,
+        )
+        text = re.sub(rf"^Revises: {re.escape(down)}$", f"Revises: {new or ''}", text, flags=re.M)
+        path.write_text(text, encoding="utf-8")
+
+
+def removed_revisions(root: Path, slug: str, patterns: Iterable[str]) -> dict[str, str | None]:
+    """The migrations `patterns` will remove, read before they go."""
+    versions = root / MIGRATIONS.format(slug=slug)
+    links: dict[str, str | None] = {}
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_file() and path.parent == versions and path.suffix == ".py":
+                revision, down = revision_links(path.read_text(encoding="utf-8"))
+                if revision is not None:
+                    links[revision] = down
+    return links
+
+
 def disabled(answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> list[Feature]:
     return [feature for feature in manifest if answers[feature.option] not in feature.enabled]
 
@@ -265,7 +321,10 @@ def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = 
     features = disabled(answers, manifest)
     slug = answers["project_slug"]
     patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
+    migrations = removed_revisions(root, slug, patterns)
     remove_empty_parents(root, remove_paths(root, patterns))
+    if migrations:
+        splice_migrations(root / MIGRATIONS.format(slug=slug), migrations)
     remove_lines(root, slug, [entry for feature in features for entry in feature.lines])
 
     dependencies = [name for feature in features for name in feature.dependencies]

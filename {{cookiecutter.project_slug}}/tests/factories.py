@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from httpx import AsyncClient
 
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
+from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -20,6 +25,18 @@ class RecordingPublisher:
 
     def publish(self, event: Event) -> None:
         self.published.append(event)
+
+
+def audit_log(uow: UnitOfWork) -> AuditLog:
+    """An audit log for services built by hand in `uow`; entries meant for a transaction of
+    their own are written in `uow` too (the test's transaction rolls everything back anyway)."""
+
+    @asynccontextmanager
+    async def same_transaction() -> AsyncIterator[AuditLog]:
+        yield audit
+
+    audit = AuditLog(uow, AuditRepository(uow.session), separate=same_transaction)
+    return audit
 
 
 def unique_email() -> str:

@@ -27,6 +27,7 @@ from {{ cookiecutter.project_slug }}.core.auth_redis import (
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
+from {{ cookiecutter.project_slug }}.core.feature_flags import FlagCache
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
     AttemptStore,
@@ -53,9 +54,13 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_session_maker,
     unit_of_work,
 )
+from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
+from {{ cookiecutter.project_slug }}.repositories.feature_flag import FeatureFlagRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
@@ -88,20 +93,40 @@ class Container:
     client_addresses: ClientAddressResolver
     events: EventPublisher
     mailer: Mailer
+    # Feature flags as last read by this process (FEATURE_FLAG_CACHE_TTL_SECONDS).
+    flag_cache: FlagCache
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         return unit_of_work(self.session_maker)
 
+    def audit(self, uow: UnitOfWork) -> AuditLog:
+        return AuditLog(uow, AuditRepository(uow.session), separate=self.separate_audit)
+
+    @asynccontextmanager
+    async def separate_audit(self) -> AsyncIterator[AuditLog]:
+        """An audit log in a short transaction of its own, committed when the block ends."""
+        async with self.unit_of_work() as uow:
+            yield self.audit(uow)
+
+    def flags(self, uow: UnitOfWork) -> FeatureFlags:
+        return FeatureFlags(
+            uow, FeatureFlagRepository(uow.session), self.flag_cache, self.audit(uow)
+        )
+
     def users(self, uow: UnitOfWork) -> UserService:
-        return UserService(uow, UserRepository(uow.session), self.events, self.tokens)
+        return UserService(
+            uow, UserRepository(uow.session), self.events, self.tokens, self.audit(uow)
+        )
 
     def auth(self, uow: UnitOfWork) -> AuthService:
-        return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
+        return AuthService(
+            self.users(uow), self.settings, self.tokens, self.login_throttle, self.audit(uow)
+        )
 
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events)
+        return ItemService(uow, ItemRepository(uow.session), self.events, self.audit(uow))
 
 
 @asynccontextmanager
@@ -180,6 +205,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             events=events,
             mailer=LogMailer(),
+            flag_cache=FlagCache(settings.feature_flag_cache_ttl_seconds),
             checks=checks,
         )
         yield container

@@ -19,7 +19,9 @@ from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
@@ -56,6 +58,8 @@ def service(
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]
 AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
+AuditLogDep = Annotated[AuditLog, Depends(service(Container.audit))]
+FeatureFlagsDep = Annotated[FeatureFlags, Depends(service(Container.flags))]
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's plain error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)

@@ -15,6 +15,7 @@ from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, ItemUpdate
 from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 
 class ItemCreated(Event):
@@ -28,15 +29,25 @@ def _sees_all(actor: User) -> bool:
 
 
 class ItemService:
-    def __init__(self, uow: UnitOfWork, items: ItemRepository, events: EventPublisher) -> None:
+    def __init__(
+        self, uow: UnitOfWork, items: ItemRepository, events: EventPublisher, audit: AuditLog
+    ) -> None:
         self._uow = uow
         self._items = items
         self._events = events
+        self._audit = audit
 
     async def create(self, owner: User, data: ItemCreate) -> Item:
         item = Item(owner_id=owner.id, title=data.title, description=data.description)
         await self._items.add(item)
         self._uow.after_commit(partial(self._events.publish, ItemCreated(item_id=item.id)))
+        self._audit.record(
+            "item.create",
+            actor=owner.id,
+            resource="item",
+            resource_id=item.id,
+            changes=data.model_dump(),
+        )
         return item
 
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:
@@ -62,11 +73,25 @@ class ItemService:
         await self._items.flush()
         # The row's version and updated_at are set by the database; read them back.
         await self._items.refresh(item)
+        self._audit.record(
+            "item.update",
+            actor=actor.id,
+            resource="item",
+            resource_id=item.id,
+            changes=data.model_dump(exclude_unset=True),
+        )
         return item
 
     async def delete(self, actor: User, item_id: uuid.UUID) -> None:
         item = await self.get(actor, item_id)
         await self._items.delete(item)
+        self._audit.record(
+            "item.delete",
+            actor=actor.id,
+            resource="item",
+            resource_id=item_id,
+            changes={"title": item.title},
+        )
 
     async def mark_processed(self, item_id: uuid.UUID) -> bool:
         """Background processing of a new item; `False` when a redelivery finds it done."""

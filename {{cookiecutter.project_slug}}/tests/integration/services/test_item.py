@@ -15,7 +15,7 @@ from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemUpdate
 from {{ cookiecutter.project_slug }}.schemas.pagination import PageParams
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated, ItemService
-from tests.factories import RecordingPublisher, unique_email
+from tests.factories import RecordingPublisher, audit_log, unique_email
 
 
 async def make_user(uow: UnitOfWork, role: str = "user") -> User:
@@ -24,7 +24,9 @@ async def make_user(uow: UnitOfWork, role: str = "user") -> User:
 
 
 def service(uow: UnitOfWork, events: EventPublisher | None = None) -> ItemService:
-    return ItemService(uow, ItemRepository(uow.session), events or DiscardingPublisher())
+    return ItemService(
+        uow, ItemRepository(uow.session), events or DiscardingPublisher(), audit_log(uow)
+    )
 
 
 class TestVisibility:

@@ -22,12 +22,16 @@ from {{ cookiecutter.project_slug }}.services.user import (
     UserRegistered,
     UserService,
 )
-from tests.factories import PASSWORD, RecordingPublisher, unique_email
+from tests.factories import PASSWORD, RecordingPublisher, audit_log, unique_email
 
 
 def service(uow: UnitOfWork, events: EventPublisher | None = None) -> UserService:
     return UserService(
-        uow, UserRepository(uow.session), events or DiscardingPublisher(), InMemoryTokenStore()
+        uow,
+        UserRepository(uow.session),
+        events or DiscardingPublisher(),
+        InMemoryTokenStore(),
+        audit_log(uow),
     )
 
 
