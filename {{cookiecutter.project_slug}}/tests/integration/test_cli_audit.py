@@ -29,12 +29,21 @@ async def audited_url(service_urls: ServiceUrls) -> AsyncIterator[str]:
         yield url
 
 
-async def superuser(url: str, *statements: str) -> list[int]:
+async def entry_ids(url: str) -> list[int]:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        for statement in statements:
-            await connection.execute(statement)
         return [row["id"] for row in await connection.fetch("SELECT id FROM audit_log ORDER BY id")]
+    finally:
+        await connection.close()
+
+
+async def tamper(url: str, statement: str, entry_id: int) -> None:
+    """What only a superuser can do: change entries with the append-only trigger disabled."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        await connection.execute(statement, entry_id)
+        await connection.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
     finally:
         await connection.close()
 
@@ -52,12 +61,9 @@ async def test_an_intact_log_verifies(audited_url: str) -> None:
 
 
 async def test_a_changed_entry_exits_1_naming_it(audited_url: str) -> None:
-    ids = await superuser(audited_url)
-    await superuser(
-        audited_url,
-        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
-        f"UPDATE audit_log SET changes = '{{\"forged\": true}}' WHERE id = {ids[2]}",  # noqa: S608
-        "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only",
+    ids = await entry_ids(audited_url)
+    await tamper(
+        audited_url, """UPDATE audit_log SET changes = '{"forged": 1}' WHERE id = $1""", ids[2]
     )
 
     code, output = await verify(audited_url)
@@ -68,13 +74,8 @@ async def test_a_changed_entry_exits_1_naming_it(audited_url: str) -> None:
 
 
 async def test_a_deleted_entry_exits_1_naming_the_next(audited_url: str) -> None:
-    ids = await superuser(audited_url)
-    await superuser(
-        audited_url,
-        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
-        f"DELETE FROM audit_log WHERE id = {ids[1]}",  # noqa: S608
-        "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only",
-    )
+    ids = await entry_ids(audited_url)
+    await tamper(audited_url, "DELETE FROM audit_log WHERE id = $1", ids[1])
 
     code, output = await verify(audited_url)
 
@@ -83,7 +84,11 @@ async def test_a_deleted_entry_exits_1_naming_the_next(audited_url: str) -> None
 
 
 async def test_the_trigger_refuses_even_the_superuser_while_enabled(audited_url: str) -> None:
-    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-        await superuser(audited_url, "DELETE FROM audit_log")
+    connection = await asyncpg.connect(asyncpg_dsn(audited_url))
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await connection.execute("DELETE FROM audit_log")
+    finally:
+        await connection.close()
 
     assert (await verify(audited_url))[0] == 0
