@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.logging import bind_context
-from {{ cookiecutter.project_slug }}.db.session import SessionMaker, create_engine, create_session_maker, unit_of_work
+from {{ cookiecutter.project_slug }}.db.session import (
+    SessionMaker,
+    create_engine,
+    create_session_maker,
+    unit_of_work,
+)
 from {{ cookiecutter.project_slug }}.models.audit import AuditEntry
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.audit import GENESIS_HASH, MASKED

@@ -6,7 +6,12 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 
-from {{ cookiecutter.project_slug }}.core.feature_flags import BUCKETS, FlagCache, FlagRule, rollout_bucket
+from {{ cookiecutter.project_slug }}.core.feature_flags import (
+    BUCKETS,
+    FlagCache,
+    FlagRule,
+    rollout_bucket,
+)
 
 USERS = [uuid.uuid5(uuid.NAMESPACE_URL, f"user-{number}") for number in range(10_000)]
 
