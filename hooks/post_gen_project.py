@@ -169,13 +169,8 @@ def splice_migrations(versions: Path, removed: Mapping[str, str | None]) -> None
             continue
         new = target(down)
         value = f'"{new}"' if new is not None else "None"
-        text = re.sub(
-            rf'^(down_revision\b[^=\n]*=\s*)"{re.escape(down)}"',
-            lambda match: match[1] + value,
-            text,
-            count=1,
-            flags=re.MULTILINE,
-        )
+        assignment = re.compile(rf'^(down_revision\b[^=\n]*=\s*)"{re.escape(down)}"', re.M)
+        text = assignment.sub(rf"\g<1>{value}", text, count=1)
         text = re.sub(rf"^Revises: {re.escape(down)}$", f"Revises: {new or ''}", text, flags=re.M)
         path.write_text(text, encoding="utf-8")
 
