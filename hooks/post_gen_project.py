@@ -137,57 +137,6 @@ REQUIREMENT = re.compile(r'"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)[^"]*",?\s*(#.*)
 DEPENDENCY_TABLES = frozenset({"[dependency-groups]", "[project.optional-dependencies]"})
 
 
-# `revision: str = "0002_items"` and `down_revision: ... = "0001_users"` in a migration file.
-REVISION_LINE = re.compile(
-    r'^(?P<key>revision|down_revision)\b[^=\n]*=\s*"(?P<value>[^"]*)"', re.MULTILINE
-)
-MIGRATIONS = "src/{slug}/db/migrations/versions"
-
-
-def revision_links(text: str) -> tuple[str | None, str | None]:
-    """A migration's (revision, down_revision), as its assignments spell them."""
-    found = {match["key"]: match["value"] for match in REVISION_LINE.finditer(text)}
-    return found.get("revision"), found.get("down_revision")
-
-
-def splice_migrations(versions: Path, removed: Mapping[str, str | None]) -> None:
-    """Re-link the migration chain around removed revisions (`removed`: revision → the revision
-    it revised), so a feature's migration can be pruned from the middle of the chain."""
-
-    def target(revision: str) -> str | None:
-        while revision in removed:
-            parent = removed[revision]
-            if parent is None:
-                return None
-            revision = parent
-        return revision
-
-    for path in sorted(versions.glob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        _, down = revision_links(text)
-        if down is None or down not in removed:
-            continue
-        new = target(down)
-        value = f'"{new}"' if new is not None else "None"
-        assignment = re.compile(rf'^(down_revision\b[^=\n]*=\s*)"{re.escape(down)}"', re.M)
-        text = assignment.sub(rf"\g<1>{value}", text, count=1)
-        text = re.sub(rf"^Revises: {re.escape(down)}$", f"Revises: {new or ''}", text, flags=re.M)
-        path.write_text(text, encoding="utf-8")
-
-
-def removed_revisions(root: Path, slug: str, patterns: Iterable[str]) -> dict[str, str | None]:
-    """The migrations `patterns` will remove, read before they go."""
-    versions = root / MIGRATIONS.format(slug=slug)
-    links: dict[str, str | None] = {}
-    for pattern in patterns:
-        for path in root.glob(pattern):
-            if path.is_file() and path.parent == versions and path.suffix == ".py":
-                revision, down = revision_links(path.read_text(encoding="utf-8"))
-                if revision is not None:
-                    links[revision] = down
-    return links
-
-
 def disabled(answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> list[Feature]:
     return [feature for feature in manifest if answers[feature.option] not in feature.enabled]
 
@@ -311,15 +260,55 @@ def remove_lines(root: Path, slug: str, entries: Iterable[tuple[str, str]]) -> N
         path.write_text(text, encoding="utf-8")
 
 
+MIGRATIONS = "src/{slug}/db/migrations/versions"
+REVISION = re.compile(r'^revision: str = "(?P<id>[^"]+)"$', re.MULTILINE)
+DOWN_REVISION = re.compile(
+    r'^(?P<head>down_revision: [^=]+= )(?:"(?P<id>[^"]+)"|None)$', re.MULTILINE
+)
+
+
+def migration_chain(versions: Path) -> dict[str, str | None]:
+    """Revision -> the revision it revises, for every migration file in `versions`."""
+    chain: dict[str, str | None] = {}
+    for path in versions.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision, down = REVISION.search(text), DOWN_REVISION.search(text)
+        if revision and down:
+            chain[revision["id"]] = down["id"]
+    return chain
+
+
+def splice_migrations(versions: Path, chain: Mapping[str, str | None]) -> None:
+    """Point each remaining migration past the ones pruning removed, so one linear chain stays.
+
+    A feature's migrations sit in the one history every project shares (a later feature's
+    revision may follow an example-domain one); without them, its successor revises what they
+    revised.
+    """
+    remaining = migration_chain(versions)
+    for path in versions.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        down = DOWN_REVISION.search(text)
+        if down is None or down["id"] is None or down["id"] in remaining:
+            continue
+        target = chain.get(down["id"])
+        while target is not None and target not in remaining:
+            target = chain.get(target)
+        replacement = down["head"] + ("None" if target is None else f'"{target}"')
+        text = text[: down.start()] + replacement + text[down.end() :]
+        text = text.replace(f"Revises: {down['id']}", f"Revises: {target or ''}".rstrip(), 1)
+        path.write_text(text, encoding="utf-8")
+
+
 def prune(root: Path, answers: Mapping[str, str], manifest: Iterable[Feature] = MANIFEST) -> None:
     """Delete the files and dependencies of every feature the answers turn off."""
     features = disabled(answers, manifest)
     slug = answers["project_slug"]
+    versions = root / MIGRATIONS.format(slug=slug)
+    chain = migration_chain(versions)
     patterns = [pattern.format(slug=slug) for feature in features for pattern in feature.paths]
-    migrations = removed_revisions(root, slug, patterns)
     remove_empty_parents(root, remove_paths(root, patterns))
-    if migrations:
-        splice_migrations(root / MIGRATIONS.format(slug=slug), migrations)
+    splice_migrations(versions, chain)
     remove_lines(root, slug, [entry for feature in features for entry in feature.lines])
 
     dependencies = [name for feature in features for name in feature.dependencies]

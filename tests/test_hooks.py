@@ -302,6 +302,37 @@ class TestPrune:
         assert not (tmp_path / "tests/integration").exists()
         assert (tmp_path / "tests/unit/test_x.py").exists()
 
+    def test_splices_the_migration_chain_around_pruned_revisions(
+        self, post_gen: ModuleType, tmp_path: Path
+    ) -> None:
+        versions = tmp_path / "src/order_desk/db/migrations/versions"
+        versions.mkdir(parents=True)
+        for revision, down in [
+            ("0001_users", None),
+            ("0002_items", "0001_users"),
+            ("0003_api_keys", "0002_items"),
+        ]:
+            down_text = "None" if down is None else f'"{down}"'
+            (versions / f"{revision}.py").write_text(
+                f'"""Revision ID: {revision}\nRevises: {down or ""}\n"""\n\n'
+                f'revision: str = "{revision}"\n'
+                f"down_revision: str | Sequence[str] | None = {down_text}\n"
+            )
+
+        post_gen.prune(tmp_path, {**VALID_ANSWERS, "include_example_domain": "n"})
+
+        assert sorted(path.name for path in versions.iterdir()) == [
+            "0001_users.py",
+            "0003_api_keys.py",
+        ]
+        spliced = (versions / "0003_api_keys.py").read_text()
+        assert 'down_revision: str | Sequence[str] | None = "0001_users"' in spliced
+        assert "Revises: 0001_users" in spliced
+        assert post_gen.migration_chain(versions) == {
+            "0001_users": None,
+            "0003_api_keys": "0001_users",
+        }
+
     @pytest.mark.parametrize(
         ("provider", "kept"),
         [("github", {".github"}), ("gitlab", {".gitlab-ci.yml"}), ("none", set())],
@@ -534,50 +565,3 @@ class TestCruftState:
             ".env",
             "src/order_desk/db/migrations/versions/0001_users.py",
         ]
-
-
-def migration(revision: str, down: str | None) -> str:
-    down_value = f'"{down}"' if down is not None else "None"
-    return (
-        f'"""Do something.\n\nRevision ID: {revision}\nRevises: {down or ""}\n"""\n\n'
-        f'revision: str = "{revision}"\n'
-        f"down_revision: str | Sequence[str] | None = {down_value}\n"
-    )
-
-
-class TestSpliceMigrations:
-    VERSIONS = "src/order_desk/db/migrations/versions"
-
-    def write(self, root: Path, name: str, revision: str, down: str | None) -> Path:
-        path = root / self.VERSIONS / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(migration(revision, down))
-        return path
-
-    def test_pruning_the_items_migration_relinks_the_one_after_it(
-        self, post_gen: ModuleType, tmp_path: Path
-    ) -> None:
-        self.write(tmp_path, "0001_users.py", "0001_users", None)
-        self.write(tmp_path, "0002_items.py", "0002_items", "0001_users")
-        audit = self.write(tmp_path, "0007_audit_log.py", "0007_audit_log", "0002_items")
-        flags = self.write(tmp_path, "0008_flags.py", "0008_flags", "0007_audit_log")
-
-        post_gen.prune(tmp_path, {**VALID_ANSWERS, "include_example_domain": "n"})
-
-        assert not (tmp_path / self.VERSIONS / "0002_items.py").exists()
-        assert audit.read_text() == migration("0007_audit_log", "0001_users")
-        assert flags.read_text() == migration("0008_flags", "0007_audit_log")
-
-    def test_follows_removed_revisions_down_to_the_first_kept_or_the_base(
-        self, post_gen: ModuleType, tmp_path: Path
-    ) -> None:
-        after_two = self.write(tmp_path, "0004_d.py", "0004_d", "0003_c")
-        after_root = self.write(tmp_path, "0006_f.py", "0006_f", "0005_e")
-
-        post_gen.splice_migrations(
-            tmp_path / self.VERSIONS,
-            {"0003_c": "0002_b", "0002_b": "0001_a", "0005_e": None},
-        )
-
-        assert after_two.read_text() == migration("0004_d", "0001_a")
-        assert after_root.read_text() == migration("0006_f", None)

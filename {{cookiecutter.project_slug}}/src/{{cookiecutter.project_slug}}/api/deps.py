@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from fastapi.security import OAuth2PasswordBearer
 
 from {{ cookiecutter.project_slug }}.container import Container
 from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
+from {{ cookiecutter.project_slug }}.core.rate_limit import RouteLimit
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -53,6 +54,15 @@ def service(
         return factory(container, uow)
 
     return provide
+
+
+def rate_limit(spec: str) -> params.Depends:
+    """A route's own rate limit instead of the default one: `dependencies=[rate_limit("5/hour")]`.
+
+    The rate-limit middleware reads it from the matched route and checks it before the route
+    runs, in the same single store call as any other limit.
+    """
+    return params.Depends(RouteLimit(spec))
 
 
 UserServiceDep = Annotated[UserService, Depends(service(Container.users))]

@@ -121,6 +121,23 @@ def parse_rules(spec: str, name: str = "default") -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+class RouteLimit:
+    """A route's own rules, declared as one of its dependencies (`api.deps.rate_limit`).
+
+    The rate-limit middleware finds it on the matched route, once per path, and checks these
+    rules instead of the default or path ones, in the same single store call. As a dependency it
+    does nothing: by the time the route runs, the request has been admitted.
+    """
+
+    __slots__ = ("rules",)
+
+    def __init__(self, spec: str, name: str = "route") -> None:
+        self.rules = parse_rules(spec, name)
+
+    async def __call__(self) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class StoreResult:
     """What a store answers for one check of several rules, in the order of the rules.

@@ -6,6 +6,8 @@ auth middleware recorded, else the client address) on the route template, so `/i
 those rules instead of the default ones. Every limited response carries the IETF draft headers
 (`RateLimit-Policy`, `RateLimit`) and the legacy `X-RateLimit-*` ones, all from the decision;
 a refusal is a 429 problem with `Retry-After`, and a store outage under fail-closed a 503.
+A route can declare rules of its own as a dependency (`api.deps.rate_limit("5/minute")`); they
+replace the default and path rules on that route.
 
 The caller is read from `scope["state"]["principal"]`: a string, or an object whose
 `rate_limit_key` attribute is one (e.g. `user:<id>`, `api-key:<id>`). Without it, the address.
@@ -21,7 +23,12 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
-from {{ cookiecutter.project_slug }}.core.rate_limit import Decision, RateLimiter, Rule
+from {{ cookiecutter.project_slug }}.core.rate_limit import (
+    Decision,
+    RateLimiter,
+    RouteLimit,
+    Rule,
+)
 from {{ cookiecutter.project_slug }}.middleware.problem import send_problem
 
 DEFAULT_EXEMPT_PREFIXES = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
@@ -53,15 +60,19 @@ class RateLimitMiddleware:
         self.client_addresses = client_addresses or ClientAddressResolver()
         self._routes = routes
         self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
-        self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # (method, path) -> (route template, the route's own rules or None)
+        self._routes_seen: OrderedDict[tuple[str, str], tuple[str, tuple[Rule, ...] | None]] = (
+            OrderedDict()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
-        rules = self._rules_for(scope["path"])
+        template, route_rules = self._route(scope)
+        rules = route_rules or self._rules_for(scope["path"])
         identity = _principal_key(scope) or self.client_addresses.client_key(scope)
-        bucket = f"{scope['method']} {self._template(scope)}"
+        bucket = f"{scope['method']} {template}"
         limiter = self.limiter(scope) if callable(self.limiter) else self.limiter
         decision = await limiter.check(identity, bucket, rules)
         headers = rate_limit_headers(decision)
@@ -94,27 +105,39 @@ class RateLimitMiddleware:
                 return rules
         return self.default_rules
 
-    def _template(self, scope: Scope) -> str:
-        """The matched route's path template, cached per path (bounded, least recently used)."""
+    def _route(self, scope: Scope) -> tuple[str, tuple[Rule, ...] | None]:
+        """The matched route's path template and own rules, cached per path (bounded LRU)."""
         cache_key = (scope["method"], scope["path"])
-        template = self._templates.get(cache_key)
-        if template is not None:
-            self._templates.move_to_end(cache_key)
-            return template
+        seen = self._routes_seen.get(cache_key)
+        if seen is not None:
+            self._routes_seen.move_to_end(cache_key)
+            return seen
         routes = self._routes() if callable(self._routes) else self._routes
-        template = UNMATCHED_ROUTE
+        seen = (UNMATCHED_ROUTE, None)
         for route in routes:
             match, _ = route.matches(scope)
             if match is Match.NONE:
                 continue
             path = getattr(route, "path", UNMATCHED_ROUTE)
-            template = f"{path}/*" if isinstance(route, Mount) else path
+            seen = (f"{path}/*" if isinstance(route, Mount) else path, None)
             if match is Match.FULL:
+                seen = (seen[0], _route_rules(route))
                 break  # a PARTIAL match (wrong method) is kept only if nothing matches fully
-        self._templates[cache_key] = template
-        if len(self._templates) > ROUTE_CACHE_SIZE:
-            self._templates.popitem(last=False)
-        return template
+        self._routes_seen[cache_key] = seen
+        if len(self._routes_seen) > ROUTE_CACHE_SIZE:
+            self._routes_seen.popitem(last=False)
+        return seen
+
+
+def _route_rules(route: BaseRoute) -> tuple[Rule, ...] | None:
+    """The rules of a `RouteLimit` among the route's dependencies (its router's included)."""
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, RouteLimit):
+            return dependant.call.rules
+        pending.extend(dependant.dependencies)
+    return None
 
 
 def _principal_key(scope: Scope) -> str | None:

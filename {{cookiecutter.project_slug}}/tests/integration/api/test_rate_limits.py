@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import make_settings, serving
+from tests.factories import auth_headers
 
 
 @pytest.fixture
@@ -70,3 +71,12 @@ async def test_routes_are_bucketed_by_their_template(limited: AsyncClient) -> No
 
     assert (await limited.get("/api/v1/users/5")).status_code == 429
     assert (await limited.get("/api/v1/users/me")).status_code == 401
+
+
+async def test_a_route_with_its_own_limit_uses_it(limited: AsyncClient) -> None:
+    headers = await auth_headers(limited)
+
+    response = await limited.post("/api/v1/users/me/password", json={}, headers=headers)
+
+    assert response.status_code == 422
+    assert response.headers["ratelimit-policy"] == '"route";q=10;w=3600'

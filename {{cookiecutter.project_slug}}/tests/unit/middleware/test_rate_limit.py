@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from {{ cookiecutter.project_slug }}.api.deps import rate_limit
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.errors import PROBLEM_MEDIA_TYPE
 from {{ cookiecutter.project_slug }}.core.rate_limit import (
@@ -23,6 +25,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
     parse_rules,
 )
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
+from {{ cookiecutter.project_slug }}.middleware.routes import flat_routes
 
 PROXY = "10.0.0.1"
 # An IETF draft RateLimit / RateLimit-Policy list member: "name";k=int;k=int
@@ -170,6 +173,50 @@ class TestBuckets:
         # Same address, another user; then the anonymous address bucket: both untouched.
         assert (await client.get("/items/1", headers={"x-test-user": "8"})).status_code == 200
         assert (await client.get("/items/1")).status_code == 200
+
+
+class TestRouteRules:
+    @pytest.fixture
+    async def client(self) -> AsyncIterator[AsyncClient]:
+        app = FastAPI()
+
+        @app.get("/strict", dependencies=[rate_limit("1/hour")])
+        async def strict() -> dict[str, str]:
+            return {}
+
+        @app.get("/plain")
+        async def plain() -> dict[str, str]:
+            return {}
+
+        # Declared on an included router, the rule covers each of its routes.
+        reports = APIRouter(prefix="/reports", dependencies=[rate_limit("2/hour")])
+
+        @reports.get("/{report_id}")
+        async def report(report_id: int) -> dict[str, int]:
+            return {"id": report_id}
+
+        app.include_router(reports)
+        limited = RateLimitMiddleware(
+            app,
+            limiter=RateLimiter(InMemoryRateLimitStore()),
+            default_rules=parse_rules("3/hour"),
+            routes=lambda: flat_routes(app.router.routes),
+        )
+        async with AsyncClient(transport=ASGITransport(limited), base_url="http://t") as client:
+            yield client
+
+    async def test_a_route_dependency_replaces_the_default_rules(self, client: AsyncClient) -> None:
+        first = await client.get("/strict")
+        assert first.headers["ratelimit-policy"] == '"route";q=1;w=3600'
+        assert (await client.get("/strict")).status_code == 429
+        statuses = [(await client.get("/plain")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+
+    async def test_a_router_dependency_limits_every_route_of_the_router(
+        self, client: AsyncClient
+    ) -> None:
+        statuses = [(await client.get(f"/reports/{n}")).status_code for n in range(3)]
+        assert statuses == [200, 200, 429]
 
 
 class TestClientAddress:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, UserServiceDep
+from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, UserServiceDep, rate_limit
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
 from {{ cookiecutter.project_slug }}.core.permissions import Permission
@@ -41,6 +41,8 @@ async def update_me(data: ProfileUpdate, user: CurrentUser, users: UserServiceDe
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 413, 422, 503),
+    # Each attempt checks the current password: as strict as logging in.
+    dependencies=[rate_limit("10/hour")],
 )
 async def change_password(
     data: PasswordChange, user: CurrentUser, users: UserServiceDep
