@@ -212,4 +212,5 @@ def verify_audit_log() -> None:
             "or investigate who changed it (the database refuses changes unless its trigger "
             "was disabled)"
         )
-    typer.echo(f"audit log intact: {report.checked} entries verified")
+    entries = "entry" if report.checked == 1 else "entries"
+    typer.echo(f"audit log intact: {report.checked} {entries} verified")

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 
+from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.main import create_app
 from tests.conftest import asyncpg_dsn, make_settings, serving
@@ -95,9 +96,10 @@ async def actions(url: str) -> list[str]:
 
 class TestSecurityEvents:
     async def test_logins_logout_and_denials_are_kept_even_when_the_request_fails(
-        self, committed_url: str, service_urls: ServiceUrls
+        self, committed_url: str, settings: Settings
     ) -> None:
-        app = create_app(make_settings(database_url=committed_url, redis_url=service_urls.redis))
+        # The suite's settings (and so its stores), on this module's database.
+        app = create_app(make_settings(database_url=committed_url, redis_url=settings.redis_url))
         async with serving(app) as client:
             email = unique_email()
             await register(client, email)
