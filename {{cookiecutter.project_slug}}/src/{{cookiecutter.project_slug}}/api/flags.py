@@ -15,6 +15,7 @@ from fastapi import Request
 from {{ cookiecutter.project_slug }}.api.deps import FeatureFlagsDep
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
+from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 
 
 def _caller_id(request: Request) -> uuid.UUID | None:
@@ -28,7 +29,7 @@ def _caller_id(request: Request) -> uuid.UUID | None:
         return None
 
 
-def require_flag(name: str) -> Callable[[Request, Any], Coroutine[Any, Any, None]]:
+def require_flag(name: str) -> Callable[[Request, FeatureFlags], Coroutine[Any, Any, None]]:
     """A dependency that answers 404 unless the flag `name` is on for the caller (anonymous
     callers get it only when the flag is on for everyone)."""
 
