@@ -199,7 +199,8 @@ def running_server(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, R
         [*CLI, "serve", "--port", str(port)], env=env, log_path=log_path
     ) as server:
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        # Far above an idle machine's two seconds: start-up on a loaded runner is slow, not hung.
+        deadline = time.monotonic() + 120
         while True:
             exit_code = server.process.poll()
             assert exit_code is None, f"server exited with {exit_code}:\n{server.log()}"

@@ -41,7 +41,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
     RateLimiter,
     parse_rules,
 )
-from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
+from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware, credentials_of
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import (
     DATABASE_ERRORS,
@@ -69,6 +69,15 @@ class AppState(TypedDict):
 def rate_limiter_of(scope: Scope) -> RateLimiter:
     """The limiter of the container the lifespan built (the middleware exists before it)."""
     return cast(Container, scope["state"]["container"]).rate_limiter
+
+
+def revocation_key_of(scope: Scope) -> str | None:
+    """The token store's key for the caller's access token, checked with the rate limit."""
+    principal = credentials_of(scope).principal
+    if principal is None:
+        return None
+    container = cast(Container, scope["state"]["container"])
+    return container.tokens.revocation_key(principal.claims.token_id)
 
 
 def create_app(
@@ -129,6 +138,7 @@ def create_app(
         path_rules={"/api/v1/auth/": parse_rules(settings.rate_limit_auth, "auth")},
         client_addresses=ClientAddressResolver(settings.trusted_proxies),
         routes=lambda: flat_routes(app.router.routes),
+        revocation_key=revocation_key_of,
     )
     app.add_middleware(AuthPrincipalMiddleware, secret_key=settings.signing_key)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,9 +1,9 @@
 """The real server under steady load while its backing services go away and come back.
 
-PostgreSQL{% if cookiecutter.use_redis == 'y' %} and Redis are{% else %} is{% endif %} reached through a proxy the test cuts: every connection is reset
-and new ones are refused for a few seconds, as during a restart, then accepted again. In
-between the service answers 503 problems with `Retry-After` (never a 500, never a hung
-request) and afterwards it recovers by itself, without a restart of its own.
+The test reaches PostgreSQL{% if cookiecutter.use_redis == 'y' %} and Redis{% endif %} through proxies it cuts: every connection is
+reset and new ones are refused for a few seconds, as during a restart, then accepted again. In
+between the service answers 503 problems with `Retry-After` (never a 500, never a hung request)
+and afterwards it recovers by itself, without a restart of its own.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from {{ cookiecutter.project_slug }}.core.errors import AuthenticationError
 from {{ cookiecutter.project_slug }}.core.rate_limit import RouteLimit
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
+from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
@@ -88,7 +89,10 @@ async def get_current_user(
         raise AuthenticationError(
             "send a bearer token in the Authorization header", reason="missing_token"
         )
-    return await auth.user_from_claims(credentials.principal.claims)
+    # The rate-limit middleware usually asked the token store already, in its own round trip.
+    return await auth.user_from_claims(
+        credentials.principal.claims, revoked=known_revocation(request.scope)
+    )
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

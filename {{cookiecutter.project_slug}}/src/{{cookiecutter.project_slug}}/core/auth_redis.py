@@ -86,15 +86,18 @@ class RedisTokenStore:
 
     async def revoke(self, token_id: str, ttl: int) -> None:
         try:
-            await self._redis.set(f"{self._prefix}revoked:{token_id}", 1, ex=max(ttl, 1))
+            await self._redis.set(self.revocation_key(token_id), 1, ex=max(ttl, 1))
         except RedisError as exc:
             raise ServiceUnavailableError(_UNAVAILABLE) from exc
 
     async def is_revoked(self, token_id: str) -> bool:
         try:
-            return bool(await self._redis.exists(f"{self._prefix}revoked:{token_id}"))
+            return bool(await self._redis.exists(self.revocation_key(token_id)))
         except RedisError as exc:
             raise ServiceUnavailableError(_UNAVAILABLE) from exc
+
+    def revocation_key(self, token_id: str) -> str:
+        return f"{self._prefix}revoked:{token_id}"
 
 
 # Counts one failure on every key; the first failure of a window starts the key's TTL.

@@ -151,13 +151,21 @@ class StoreResult:
     remaining: tuple[int, ...]
     debts_us: tuple[int, ...]
     now_us: int
+    # Whether each key asked about with `exists` exists; empty when the store cannot tell.
+    exists: tuple[bool, ...] = ()
 
 
 class RateLimitStore(Protocol):
     """Atomically checks every rule of one request and charges them all, or none."""
 
-    async def acquire(self, keys: Sequence[str], rules: Sequence[Rule], cost: int) -> StoreResult:
-        """Raises `RateLimitStoreError` when the store cannot answer."""
+    async def acquire(
+        self, keys: Sequence[str], rules: Sequence[Rule], cost: int, exists: Sequence[str] = ()
+    ) -> StoreResult:
+        """Raises `RateLimitStoreError` when the store cannot answer.
+
+        `exists` names keys whose existence the store reports in the same round trip (the
+        revocation check of the caller's token rides along with its rate-limit check).
+        """
         ...
 
 
@@ -182,6 +190,8 @@ class Decision:
     """Absolute time (the store's clock) at which the binding quota is whole or usable again."""
     error: bool = False
     """The store could not be asked: `allowed` is the fail-open (or fail-closed) policy."""
+    exists: tuple[bool, ...] = ()
+    """The store's answers for the `exists` keys of the check; empty when it gave none."""
 
     @property
     def binding(self) -> Quota | None:
@@ -263,7 +273,10 @@ class InMemoryRateLimitStore:
     def __len__(self) -> int:
         return len(self._tats)
 
-    async def acquire(self, keys: Sequence[str], rules: Sequence[Rule], cost: int) -> StoreResult:
+    async def acquire(
+        self, keys: Sequence[str], rules: Sequence[Rule], cost: int, exists: Sequence[str] = ()
+    ) -> StoreResult:
+        del exists  # this store holds only buckets; `StoreResult.exists` stays empty
         with self._lock:
             now = self._clock()
             result, tats = gcra([self._tats.get(key) for key in keys], rules, cost, now)
@@ -323,9 +336,18 @@ class RateLimiter:
         self._failing = False
 
     async def check(
-        self, identity: str, bucket: str, rules: Sequence[Rule], cost: int = 1
+        self,
+        identity: str,
+        bucket: str,
+        rules: Sequence[Rule],
+        cost: int = 1,
+        *,
+        exists: Sequence[str] = (),
     ) -> Decision:
-        """Charge `cost` to every rule for `identity` in `bucket`, or to none of them."""
+        """Charge `cost` to every rule for `identity` in `bucket`, or to none of them.
+
+        `exists`: keys whose existence the store reports in the same round trip, if it can.
+        """
         if not rules:
             return Decision(allowed=True, retry_after=0.0)
         if cost > min(rule.limit for rule in rules):
@@ -336,7 +358,7 @@ class RateLimiter:
         keys = [bucket_key(self.key_prefix, identity, bucket, rule) for rule in rules]
         try:
             async with asyncio.timeout(self.timeout):
-                result = await self.store.acquire(keys, rules, cost)
+                result = await self.store.acquire(keys, rules, cost, exists)
         except (RateLimitStoreError, TimeoutError) as exc:
             self._open_until = self._clock() + self.breaker_seconds
             if not self._failing:
@@ -372,6 +394,7 @@ class RateLimiter:
             retry_after=retry_after,
             quotas=tuple(quotas),
             reset_epoch=result.now_us / MICROSECONDS + reset,
+            exists=result.exists,
         )
 
     def _unavailable(self, rules: Sequence[Rule], retry_after: float) -> Decision:

@@ -100,18 +100,22 @@ class RedisRateLimitStore:
         self._sha = str(await self.redis.script_load(GCRA_SCRIPT))
         return self._sha
 
-    async def acquire(self, keys: Sequence[str], rules: Sequence[Rule], cost: int) -> StoreResult:
+    async def acquire(
+        self, keys: Sequence[str], rules: Sequence[Rule], cost: int, exists: Sequence[str] = ()
+    ) -> StoreResult:
         args: list[int] = [cost]
         for rule in rules:
             args += (rule.interval_us, rule.tolerance_us)
+        found: tuple[bool, ...] = ()
         try:
             sha = self._sha or await self.load_script()
             try:
-                reply = await self.redis.evalsha(sha, len(keys), *keys, *args)
+                reply, found = await self._evalsha(sha, keys, args, exists)
             except NoScriptError:
                 # SCRIPT FLUSH, a restart or a failover to a replica that never saw the script.
                 # EVAL sends the script along and caches it again: one round trip, and no race
-                # with another flush between a reload and the call.
+                # with another flush between a reload and the call. (The `exists` answers are
+                # dropped with it; callers ask for them themselves then.)
                 reply = await self.redis.eval(GCRA_SCRIPT, len(keys), *keys, *args)
         except RedisError as exc:
             raise RateLimitStoreError(str(exc) or type(exc).__name__) from exc
@@ -123,7 +127,24 @@ class RedisRateLimitStore:
             remaining=tuple(values[3::2]),
             debts_us=tuple(values[4::2]),
             now_us=now,
+            exists=found,
         )
+
+    async def _evalsha(
+        self, sha: str, keys: Sequence[str], args: Sequence[int], exists: Sequence[str]
+    ) -> tuple[list[int], tuple[bool, ...]]:
+        if not exists:
+            return await self.redis.evalsha(sha, len(keys), *keys, *args), ()
+        # Pipelined rather than inside the script: those keys may live in other cluster slots.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+            for key in exists:
+                pipe.exists(key)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[0], tuple(bool(count) for count in replies[1:])
 
 
 async def check_eviction_policy(redis: Redis, *, refuse: bool) -> str | None:

@@ -50,6 +50,11 @@ class TokenStore(Protocol):
 
     async def is_revoked(self, token_id: str) -> bool: ...
 
+    def revocation_key(self, token_id: str) -> str | None:
+        """The Redis key that exists while `token_id` is revoked, so a caller can check it in a
+        round trip it makes anyway (the rate-limit check); None for stores without one."""
+        ...
+
 
 class _ExpiringMap:
     """A bounded map whose entries expire; at the bound the least recently written goes."""
@@ -139,3 +144,7 @@ class InMemoryTokenStore:
     async def is_revoked(self, token_id: str) -> bool:
         with self._lock:
             return self._revoked.get(token_id) is not None
+
+    def revocation_key(self, token_id: str) -> str | None:
+        del token_id  # asking this store costs no round trip to save
+        return None

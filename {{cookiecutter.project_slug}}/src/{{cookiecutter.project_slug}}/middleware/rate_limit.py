@@ -9,6 +9,10 @@ a refusal is a 429 problem with `Retry-After`, and a store outage under fail-clo
 A route can declare rules of its own as a dependency (`api.deps.rate_limit("5/minute")`); they
 replace the default and path rules on that route.
 
+`revocation_key` (optional) names, per request, a key whose existence means the caller's token
+was revoked: the store answers it in the same round trip as the check, and the answer is kept
+for the route's dependencies (`known_revocation`), which then skip a round trip of their own.
+
 The caller is read from `scope["state"]["principal"]`: a string, or an object whose
 `rate_limit_key` attribute is one (e.g. `user:<id>`, `api-key:<id>`). Without it, the address.
 """
@@ -34,6 +38,7 @@ from {{ cookiecutter.project_slug }}.middleware.problem import send_problem
 DEFAULT_EXEMPT_PREFIXES = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 UNMATCHED_ROUTE = "<unmatched>"
 ROUTE_CACHE_SIZE = 4096
+REVOKED_STATE = "token_revoked"
 
 
 class RateLimitMiddleware:
@@ -47,6 +52,7 @@ class RateLimitMiddleware:
         client_addresses: ClientAddressResolver | None = None,
         routes: Sequence[BaseRoute] | Callable[[], Sequence[BaseRoute]] = (),
         exempt_prefixes: Sequence[str] = DEFAULT_EXEMPT_PREFIXES,
+        revocation_key: Callable[[Scope], str | None] | None = None,
     ) -> None:
         """`routes` (or a callable returning them, read on first use) name the buckets.
 
@@ -60,6 +66,7 @@ class RateLimitMiddleware:
         self.client_addresses = client_addresses or ClientAddressResolver()
         self._routes = routes
         self.exempt_prefixes = tuple(prefix.rstrip("/") for prefix in exempt_prefixes)
+        self.revocation_key = revocation_key
         # (method, path) -> (route template, the route's own rules or None)
         self._routes_seen: OrderedDict[tuple[str, str], tuple[str, tuple[Rule, ...] | None]] = (
             OrderedDict()
@@ -74,7 +81,12 @@ class RateLimitMiddleware:
         identity = _principal_key(scope) or self.client_addresses.client_key(scope)
         bucket = f"{scope['method']} {template}"
         limiter = self.limiter(scope) if callable(self.limiter) else self.limiter
-        decision = await limiter.check(identity, bucket, rules)
+        revocation = self.revocation_key(scope) if self.revocation_key else None
+        decision = await limiter.check(
+            identity, bucket, rules, exists=(revocation,) if revocation else ()
+        )
+        if decision.exists:
+            scope.setdefault("state", {})[REVOKED_STATE] = decision.exists[0]
         headers = rate_limit_headers(decision)
         if not decision.allowed:
             retry = (b"retry-after", str(decision.retry_after_seconds).encode())
@@ -138,6 +150,12 @@ def _route_rules(route: BaseRoute) -> tuple[Rule, ...] | None:
             return dependant.call.rules
         pending.extend(dependant.dependencies)
     return None
+
+
+def known_revocation(scope: Scope) -> bool | None:
+    """Whether the caller's token is revoked, as the rate-limit check found; None if unasked."""
+    revoked = scope.get("state", {}).get(REVOKED_STATE)
+    return revoked if isinstance(revoked, bool) else None
 
 
 def _principal_key(scope: Scope) -> str | None:

@@ -114,9 +114,16 @@ class AuthService:
         requests' tokens once, then `user_from_claims` takes over)."""
         return await self.user_from_claims(self._decode(token, "access"))
 
-    async def user_from_claims(self, claims: security.TokenClaims) -> User:
-        """The active user a verified access token names, unless the token was revoked."""
-        if await self._tokens.is_revoked(claims.token_id):
+    async def user_from_claims(
+        self, claims: security.TokenClaims, *, revoked: bool | None = None
+    ) -> User:
+        """The active user a verified access token names, unless the token was revoked.
+
+        `revoked`: the revocation check's answer when the caller already has it.
+        """
+        if revoked is None:
+            revoked = await self._tokens.is_revoked(claims.token_id)
+        if revoked:
             raise AuthenticationError(INVALID_TOKEN, reason="invalid_token")
         return await self._user(claims)
 

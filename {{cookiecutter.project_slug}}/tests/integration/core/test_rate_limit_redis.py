@@ -44,7 +44,10 @@ from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
     check_eviction_policy,
     create_rate_limit_redis,
 )
-from {{ cookiecutter.project_slug }}.middleware.rate_limit import RateLimitMiddleware
+from {{ cookiecutter.project_slug }}.middleware.rate_limit import (
+    RateLimitMiddleware,
+    known_revocation,
+)
 from tests.services import ServiceUrls
 
 pytestmark = pytest.mark.xdist_group("rate-limit-redis")
@@ -131,10 +134,14 @@ class CommandLog:
             address = f"{command.get('client_address')}:{command.get('client_port')}"
             self.seen.append((address, text.split(" ", 1)[0].upper()))
 
-    async def commands(self) -> list[str]:
+    async def entries(self) -> list[tuple[str, str]]:
+        """(client address, command) of the named connections, in the order Redis ran them."""
         clients = await self.admin.client_list()
         mine = {c["addr"] for c in clients if c.get("name") == self.client_name}
-        return [name for address, name in self.seen if address in mine]
+        return [(address, name) for address, name in self.seen if address in mine]
+
+    async def commands(self) -> list[str]:
+        return [name for _, name in await self.entries()]
 
 
 @pytest.fixture
@@ -422,6 +429,10 @@ async def http_client(limiter: RateLimiter, rules: tuple[Rule, ...]) -> AsyncIte
         yield client
 
 
+async def revocation(request: Request) -> JSONResponse:
+    return JSONResponse({"revoked": known_revocation(request.scope)})
+
+
 class TestMiddleware:
     async def test_headers_429_and_retry_after_from_one_result(self, limiter: RateLimiter) -> None:
         async with http_client(limiter, parse_rules("2/4seconds")) as client:
@@ -459,3 +470,41 @@ class TestMiddleware:
             for index, command in enumerate(commands)
             if command == "EVAL"
         )
+
+    async def test_the_revocation_check_rides_in_the_same_round_trip(
+        self, limiter: RateLimiter, redis: Redis, admin: Redis, client_name: str, prefix: str
+    ) -> None:
+        revoked_key = f"{prefix}revoked:token-1"
+        await redis.set(revoked_key, 1, ex=60)
+        router = Router(routes=[Route("/me", revocation)])
+        app = RateLimitMiddleware(
+            router,
+            limiter=limiter,
+            default_rules=parse_rules("100/hour"),
+            routes=router.routes,
+            # Odd requests present the revoked token, even ones another.
+            revocation_key=lambda scope: f"{prefix}revoked:token-{scope['query_string'].decode()}",
+        )
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+            await client.get("/me?0")  # connects and loads the script
+            log = CommandLog(admin, client_name)
+            async with log.recording():
+                answers = [(await client.get(f"/me?{n % 2}")).json() for n in range(10)]
+
+        assert answers == [{"revoked": n % 2 == 1} for n in range(10)]
+        # Each request: its EVALSHA and the EXISTS written together on one connection.
+        mine = [entry for entry in await log.entries() if entry[1] != "EVAL"]
+        assert [name for _, name in mine] == ["EVALSHA", "EXISTS"] * 10
+        assert all(mine[i][0] == mine[i + 1][0] for i in range(0, 20, 2))
+
+    async def test_without_a_revocation_key_nothing_rides_along(self, limiter: RateLimiter) -> None:
+        router = Router(routes=[Route("/me", revocation)])
+        app = RateLimitMiddleware(
+            router,
+            limiter=limiter,
+            default_rules=parse_rules("100/hour"),
+            routes=router.routes,
+            revocation_key=lambda _: None,
+        )
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.get("/me")).json() == {"revoked": None}
