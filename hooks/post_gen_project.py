@@ -56,6 +56,7 @@ MANIFEST = (
             "src/{slug}/worker.py",
             "tests/unit/tasks",
             "tests/e2e/test_worker.py",
+            "tests/e2e/test_worker_metrics.py",
             "deploy/k8s/base/worker-deployment.yaml",
             "deploy/k8s/base/beat-deployment.yaml",
             "deploy/k8s/overlays/*/worker-replicas.yaml",

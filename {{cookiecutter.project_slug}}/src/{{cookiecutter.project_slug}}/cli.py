@@ -62,7 +62,11 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from {{ cookiecutter.project_slug }}.core.metrics import clear_multiprocess_dir
+
     settings = _settings()
+    # Before uvicorn forks its workers, which count into that directory.
+    clear_multiprocess_dir()
     uvicorn.run(
         "{{ cookiecutter.project_slug }}.main:create_app",
         factory=True,

@@ -18,6 +18,7 @@ from celery import signals
 from {{ cookiecutter.project_slug }}.container import build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
+from {{ cookiecutter.project_slug }}.core.metrics import clear_multiprocess_dir, serve_metrics
 from {{ cookiecutter.project_slug }}.tasks.app import LoopRunner, TaskApp, create_celery_app
 
 
@@ -60,6 +61,14 @@ def create_worker_app() -> TaskApp:
             started.pop().close()
 
     app.start_runner_on_demand(start)
+
+    def start_metrics(**_: Any) -> None:
+        # In the worker's main process, before the pool forks the children that run tasks.
+        clear_multiprocess_dir()
+        if settings.worker_metrics_port is not None:
+            serve_metrics(settings.worker_metrics_port)
+
+    signals.worker_init.connect(start_metrics, weak=False)
     # In a prefork pool each child closes its own container; `worker_shutdown` covers the rest.
     signals.worker_process_shutdown.connect(close, weak=False)
     signals.worker_shutdown.connect(close, weak=False)

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     """Celery broker; tasks run eagerly in-process when neither this nor REDIS_URL is set."""
     celery_queue: str = Field(default="{{ cookiecutter.project_slug }}", min_length=1)
     """Queue for this service's tasks; services sharing a broker must not share a queue."""
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port on which each Celery worker serves Prometheus metrics; off when unset."""
 
     # Security
     secret_key: SecretStr | None = None
