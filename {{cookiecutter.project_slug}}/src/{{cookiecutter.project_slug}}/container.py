@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from {{ cookiecutter.project_slug }}.core.auth_redis import (
     RedisAttemptStore,
     RedisTokenStore,
+)
+from {{ cookiecutter.project_slug }}.core.cache import (
+    Cache,
+    CacheStore,
+    MemoryCacheStore,
+    NullCacheStore,
+)
+from {{ cookiecutter.project_slug }}.core.cache_redis import (
+    RedisCacheStore,
+    create_cache_redis,
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
@@ -54,6 +65,11 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_session_maker,
     unit_of_work,
 )
+from {{ cookiecutter.project_slug }}.integrations.http import create_http_client
+from {{ cookiecutter.project_slug }}.integrations.upstream import (
+    UpstreamClient,
+    create_upstream_client,
+)
 from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
 from {{ cookiecutter.project_slug }}.repositories.feature_flag import FeatureFlagRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
@@ -62,6 +78,7 @@ from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 {%- if cookiecutter.use_celery == 'y' %}
 from {{ cookiecutter.project_slug }}.tasks.app import (
@@ -93,8 +110,12 @@ class Container:
     client_addresses: ClientAddressResolver
     events: EventPublisher
     mailer: Mailer
+    cache: Cache
     # Feature flags as last read by this process (FEATURE_FLAG_CACHE_TTL_SECONDS).
     flag_cache: FlagCache
+    # The process's one outbound HTTP client; integrations wrap it per upstream.
+    http: httpx.AsyncClient
+    upstream: UpstreamClient | None
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -126,7 +147,12 @@ class Container:
         )
 
     def items(self, uow: UnitOfWork) -> ItemService:
-        return ItemService(uow, ItemRepository(uow.session), self.events, self.audit(uow))
+        return ItemService(
+            uow, ItemRepository(uow.session), self.events, self.cache, self.audit(uow)
+        )
+
+    def upstream_status(self) -> UpstreamService:
+        return UpstreamService(self.upstream)
 
 
 @asynccontextmanager
@@ -149,6 +175,11 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         # Without Redis, revocations and failed logins are known to this process only.
         tokens: TokenStore = InMemoryTokenStore()
         attempts: AttemptStore = InMemoryAttemptStore()
+        cache_store: CacheStore = (
+            NullCacheStore()
+            if settings.cache_backend == "none"
+            else MemoryCacheStore(max_entries=settings.cache_max_entries)
+        )
         redis: Redis | None = None
         if settings.redis_url:
             # Both clients connect lazily: the service starts (and reports not ready) while
@@ -171,6 +202,10 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 await check_eviction_policy(limiter_redis, refuse=settings.is_production)
             except RedisError as exc:
                 log.warning("could not read Redis's eviction policy", error=repr(exc))
+            if settings.cache_backend in ("auto", "redis"):
+                cache_redis = create_cache_redis(settings.redis_url)
+                stack.push_async_callback(cache_redis.aclose)
+                cache_store = RedisCacheStore(cache_redis)
 {%- if cookiecutter.use_celery == 'y' %}
         tasks = create_celery_app(settings)
         stack.callback(tasks.close)
@@ -182,6 +217,8 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
 {%- else %}
         events: EventPublisher = DiscardingPublisher()
 {%- endif %}
+        http = create_http_client(timeout=settings.http_timeout_seconds)
+        stack.push_async_callback(http.aclose)
         container = Container(
             settings=settings,
             engine=engine,
@@ -205,7 +242,14 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             events=events,
             mailer=LogMailer(),
+            cache=Cache(
+                cache_store,
+                key_prefix=settings.redis_key_prefix,
+                default_ttl=settings.cache_ttl_seconds,
+            ),
             flag_cache=FlagCache(settings.feature_flag_cache_ttl_seconds),
+            http=http,
+            upstream=create_upstream_client(http, settings),
             checks=checks,
         )
         yield container

@@ -25,6 +25,7 @@ from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.item import ItemService
+from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
 S = TypeVar("S")
@@ -71,6 +72,14 @@ AuthServiceDep = Annotated[AuthService, Depends(service(Container.auth))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
 AuditLogDep = Annotated[AuditLog, Depends(service(Container.audit))]
 FeatureFlagsDep = Annotated[FeatureFlags, Depends(service(Container.flags))]
+
+
+async def get_upstream_service(container: ContainerDep) -> UpstreamService:
+    # No unit of work: an outbound call should not hold a database connection while it waits.
+    return container.upstream_status()
+
+
+UpstreamServiceDep = Annotated[UpstreamService, Depends(get_upstream_service)]
 
 # auto_error=False: a missing token must become our 401 problem, not FastAPI's plain error.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)

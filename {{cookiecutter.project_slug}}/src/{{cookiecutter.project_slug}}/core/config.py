@@ -82,6 +82,26 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Port on which each Celery worker serves Prometheus metrics; off when unset."""
 
+    # Cache
+    cache_backend: Literal["auto", "redis", "memory", "none"] = "auto"
+    """`auto`: Redis when REDIS_URL is set, else in-process; `none` turns caching off."""
+    cache_ttl_seconds: int = Field(default=300, gt=0)
+    """How long a cached value lives unless invalidated sooner."""
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    """Bound of the in-process cache; the least recently used entries go first."""
+
+    # Outbound HTTP
+    upstream_url: str | None = None
+    """Base URL of the example upstream integration (GET /status); unset, it is not called."""
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Connect, read and write timeout of each outbound HTTP attempt."""
+    http_retries: int = Field(default=2, ge=0)
+    """Retries of an idempotent outbound request after a transient failure."""
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed outbound attempts that open an upstream's circuit."""
+    circuit_reset_seconds: float = Field(default=30.0, gt=0)
+    """How long an open circuit refuses calls before one probe may try again."""
+
     # Security
     secret_key: SecretStr | None = None
     """Signs tokens. Required in production; a random per-process key is used in development."""
@@ -201,6 +221,12 @@ class Settings(BaseSettings):
                 if value.startswith(prefix):
                     return "postgresql+asyncpg://" + value.removeprefix(prefix)
         return value
+
+    @model_validator(mode="after")
+    def _cache_backend_available(self) -> Settings:
+        if self.cache_backend == "redis" and not self.redis_url:
+            raise ValueError("CACHE_BACKEND=redis needs REDIS_URL")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -10,6 +10,7 @@ for the commit itself.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -114,7 +115,8 @@ class UnitOfWork:
         self._before_commit.append(callback)
 
     def after_commit(self, callback: Callable[[], object]) -> None:
-        """Run `callback` once the transaction has committed; dropped on rollback."""
+        """Run `callback` (a function or a coroutine function) once the transaction has
+        committed, before the response is sent; dropped on rollback."""
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
@@ -124,8 +126,11 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             try:
-                # Callbacks publish to brokers with blocking clients; keep them off the event loop.
-                await asyncio.to_thread(callback)
+                if inspect.iscoroutinefunction(callback):
+                    await callback()  # async follow-ups (cache invalidation) run on the loop
+                else:
+                    # Sync callbacks publish to brokers with blocking clients; off the loop.
+                    await asyncio.to_thread(callback)
             except Exception:
                 # The data is saved; a failed follow-up must not turn success into an error.
                 log.exception("after-commit callback failed", callback=repr(callback))

@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.core.cache import Cache, MemoryCacheStore
 from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
 from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
-from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, unit_of_work
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
@@ -23,9 +24,15 @@ async def make_user(uow: UnitOfWork, role: str = "user") -> User:
     return await UserRepository(uow.session).add(user)
 
 
-def service(uow: UnitOfWork, events: EventPublisher | None = None) -> ItemService:
+def service(
+    uow: UnitOfWork, events: EventPublisher | None = None, cache: Cache | None = None
+) -> ItemService:
     return ItemService(
-        uow, ItemRepository(uow.session), events or DiscardingPublisher(), audit_log(uow)
+        uow,
+        ItemRepository(uow.session),
+        events or DiscardingPublisher(),
+        cache or Cache(MemoryCacheStore()),
+        audit_log(uow),
     )
 
 
@@ -92,3 +99,80 @@ class TestChanges:
         assert item.processed_at is not None
         assert await items.mark_processed(item.id) is False
         assert await items.mark_processed(uuid.uuid4()) is False
+
+
+class TestCachedReads:
+    async def test_reads_come_from_the_cache_until_a_change_commits(self, uow: UnitOfWork) -> None:
+        owner = await make_user(uow)
+        items = service(uow)
+        item = await items.create(owner, ItemCreate(title="cached"))
+        await uow.commit()
+        assert (await items.read(owner, item.id)).title == "cached"
+
+        # A change behind the service's back is not seen: the read is served from the cache.
+        item.title = "changed directly"
+        await uow.session.flush()
+        assert (await items.read(owner, item.id)).title == "cached"
+
+        await items.update(owner, item.id, ItemUpdate(title="through the service"))
+        # Not committed yet: the cache still holds the committed state.
+        assert (await items.read(owner, item.id)).title == "cached"
+        await uow.commit()
+        assert (await items.read(owner, item.id)).title == "through the service"
+
+    async def test_a_rolled_back_change_keeps_the_cached_item(
+        self, session_maker: SessionMaker
+    ) -> None:
+        cache = Cache(MemoryCacheStore())
+        async with unit_of_work(session_maker) as uow:
+            owner = await make_user(uow)
+            item = await service(uow, cache=cache).create(owner, ItemCreate(title="kept"))
+        async with unit_of_work(session_maker) as uow:
+            await service(uow, cache=cache).read(owner, item.id)
+
+        async def failing_request() -> None:
+            async with unit_of_work(session_maker) as uow:
+                await service(uow, cache=cache).update(owner, item.id, ItemUpdate(title="no"))
+                raise RuntimeError("the request fails after the change")
+
+        with pytest.raises(RuntimeError):
+            await failing_request()
+
+        async with unit_of_work(session_maker) as uow:
+            assert (await service(uow, cache=cache).read(owner, item.id)).title == "kept"
+
+    async def test_the_cached_row_is_still_checked_against_the_reader(
+        self, uow: UnitOfWork
+    ) -> None:
+        owner, stranger = await make_user(uow), await make_user(uow)
+        admin = await make_user(uow, role="admin")
+        items = service(uow)
+        item = await items.create(owner, ItemCreate(title="private"))
+        await items.read(owner, item.id)
+
+        with pytest.raises(NotFoundError):
+            await items.read(stranger, item.id)
+        assert (await items.read(admin, item.id)).title == "private"
+
+    async def test_deleting_and_processing_invalidate(self, session_maker: SessionMaker) -> None:
+        cache = Cache(MemoryCacheStore())
+        async with unit_of_work(session_maker) as uow:
+            owner = await make_user(uow)
+            items = service(uow, cache=cache)
+            processed = await items.create(owner, ItemCreate(title="p"))
+            deleted = await items.create(owner, ItemCreate(title="d"))
+        async with unit_of_work(session_maker) as uow:
+            items = service(uow, cache=cache)
+            assert (await items.read(owner, processed.id)).processed_at is None
+            await items.read(owner, deleted.id)
+
+        async with unit_of_work(session_maker) as uow:
+            items = service(uow, cache=cache)
+            await items.mark_processed(processed.id)
+            await items.delete(owner, deleted.id)
+
+        async with unit_of_work(session_maker) as uow:
+            items = service(uow, cache=cache)
+            assert (await items.read(owner, processed.id)).processed_at is not None
+            with pytest.raises(NotFoundError):
+                await items.read(owner, deleted.id)

@@ -42,9 +42,9 @@ async def list_items(
 
 
 @router.get("/{item_id}", response_model=ItemRead, responses=problem_responses(404))
-async def get_item(item_id: uuid.UUID, user: Reader, items: ItemServiceDep) -> Item:
+async def get_item(item_id: uuid.UUID, user: Reader, items: ItemServiceDep) -> ItemRead:
     """One item."""
-    return await items.get(user, item_id)
+    return await items.read(user, item_id)
 
 
 @router.patch("/{item_id}", response_model=ItemRead, responses=problem_responses(404, 413))
