@@ -113,6 +113,7 @@ MANIFEST = (
             "src/{slug}/integrations/upstream.py",
             "src/{slug}/schemas/upstream.py",
             "src/{slug}/db/migrations/versions/0002_items.py",
+            "src/{slug}/db/migrations/versions/0004_items_indexes.py",
             "tests/**/test_items.py",
             "tests/**/test_items_*.py",
             "tests/**/test_item.py",

@@ -37,6 +37,7 @@ from {{ cookiecutter.project_slug }}.core.cache_redis import (
 )
 from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.events import {% if cookiecutter.use_celery != 'y' %}DiscardingPublisher, {% endif %}EventPublisher
 from {{ cookiecutter.project_slug }}.core.feature_flags import FlagCache
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
@@ -72,11 +73,13 @@ from {{ cookiecutter.project_slug }}.integrations.upstream import (
 )
 from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
 from {{ cookiecutter.project_slug }}.repositories.feature_flag import FeatureFlagRepository
+from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
 from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
+from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.upstream import UpstreamService
 from {{ cookiecutter.project_slug }}.services.user import UserService
@@ -116,6 +119,8 @@ class Container:
     # The process's one outbound HTTP client; integrations wrap it per upstream.
     http: httpx.AsyncClient
     upstream: UpstreamClient | None
+    # Signs and checks pagination cursors.
+    cursors: CursorCodec
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
@@ -146,9 +151,20 @@ class Container:
             self.users(uow), self.settings, self.tokens, self.login_throttle, self.audit(uow)
         )
 
+    def idempotency(self, uow: UnitOfWork) -> IdempotencyService:
+        return IdempotencyService(
+            IdempotencyKeyRepository(uow.session),
+            ttl_seconds=self.settings.idempotency_key_ttl_seconds,
+        )
+
     def items(self, uow: UnitOfWork) -> ItemService:
         return ItemService(
-            uow, ItemRepository(uow.session), self.events, self.cache, self.audit(uow)
+            uow,
+            ItemRepository(uow.session),
+            self.events,
+            self.cursors,
+            self.cache,
+            self.audit(uow),
         )
 
     def upstream_status(self) -> UpstreamService:
@@ -250,6 +266,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             flag_cache=FlagCache(settings.feature_flag_cache_ttl_seconds),
             http=http,
             upstream=create_upstream_client(http, settings),
+            cursors=CursorCodec(settings.signing_key),
             checks=checks,
         )
         yield container

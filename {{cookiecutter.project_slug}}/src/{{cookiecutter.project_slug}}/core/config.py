@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     """Failed logins from one client address within the window before it gets 429."""
     login_failure_window_seconds: int = Field(default=900, gt=0)
     """How long failed logins are counted, from the first."""
+    idempotency_key_ttl_seconds: int = Field(default=86_400, gt=0)
+    """How long a POST's `Idempotency-Key` and its stored response are kept."""
     cors_origins: Annotated[list[str], NoDecode] = []
     """Comma-separated origins allowed to call the API from a browser."""
     trusted_proxies: Annotated[list[str], NoDecode] = []

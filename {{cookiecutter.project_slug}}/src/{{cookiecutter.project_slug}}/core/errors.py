@@ -28,6 +28,17 @@ class AppError(Exception):
         super().__init__(self.detail)
 
 
+class BadRequestError(AppError):
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+
+class InvalidCursorError(BadRequestError):
+    code = "invalid-cursor"
+    title = "Invalid pagination cursor"
+
+
 class NotFoundError(AppError):
     status = 404
     code = "not-found"
@@ -38,6 +49,19 @@ class ConflictError(AppError):
     status = 409
     code = "conflict"
     title = "Resource already exists"
+
+
+class StaleVersionError(ConflictError):
+    """A row changed between being read and being written (optimistic concurrency)."""
+
+    code = "concurrent-update"
+    title = "Changed by another request"
+
+
+class PreconditionFailedError(AppError):
+    status = 412
+    code = "precondition-failed"
+    title = "Precondition failed"
 
 
 class ValidationFailedError(AppError):
@@ -76,6 +100,11 @@ class BusinessRuleError(AppError):
     status = 422
     code = "business-rule"
     title = "Business rule violated"
+
+
+class IdempotencyKeyReusedError(BusinessRuleError):
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused with a different request"
 
 
 class RateLimitedError(AppError):

@@ -13,7 +13,16 @@ from {{ cookiecutter.project_slug }}.models.base import Base, Timestamps, UUIDPr
 
 class Item(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "items"
-    __table_args__ = (Index("ix_items_owner_id_created_at", "owner_id", "created_at"),)
+    # One index per sortable field, for an owner's items and for everyone's (admins), each
+    # ending in `id` like the keyset order does (migration 0004_items_indexes).
+    __table_args__ = (
+        Index("ix_items_owner_id_created_at_id", "owner_id", "created_at", "id"),
+        Index("ix_items_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
+        Index("ix_items_owner_id_title_id", "owner_id", "title", "id"),
+        Index("ix_items_created_at_id", "created_at", "id"),
+        Index("ix_items_updated_at_id", "updated_at", "id"),
+        Index("ix_items_title_id", "title", "id"),
+    )
 
     owner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from {{ cookiecutter.project_slug }}.core.errors import ConflictError
 from {{ cookiecutter.project_slug }}.models.user import User
-from {{ cookiecutter.project_slug }}.repositories.base import Repository
+from {{ cookiecutter.project_slug }}.repositories.base import Ordering, Repository
 
 
 class UserRepository(Repository[User]):
@@ -22,10 +22,9 @@ class UserRepository(Repository[User]):
         return result.scalar_one_or_none()
 
     async def list_page(self, *, offset: int, limit: int) -> tuple[Sequence[User], int]:
-        query = select(User).order_by(User.created_at, User.id).offset(offset).limit(limit)
-        users = (await self.session.scalars(query)).all()
-        total = (await self.session.execute(select(func.count()).select_from(User))).scalar_one()
-        return users, total
+        """Oldest first, and the number of users."""
+        ordering = Ordering(((User.created_at, False), (User.id, False)))
+        return await self.offset_page(select(User), ordering, offset=offset, limit=limit)
 
     async def flush_unique(self, *, conflict: str) -> None:
         """Flush changes; a unique-constraint violation (a concurrent taker) is a conflict."""

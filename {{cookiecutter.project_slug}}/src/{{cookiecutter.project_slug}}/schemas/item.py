@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.project_slug }}.schemas.base import Omittable, RequestModel, Text, UtcDatetime
+from {{ cookiecutter.project_slug }}.schemas.pagination import ListParams
 
 # One definition per column, so a create and an update can never disagree on its limits.
 Title = Annotated[Text, Field(min_length=1, max_length=200)]
@@ -36,3 +37,27 @@ class ItemRead(BaseModel):
     processed_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+ITEM_SORT_FIELDS = ("created_at", "updated_at", "title")
+
+
+class ItemListParams(ListParams):
+    """Pagination, sort and filters of `GET /items`, as one query-parameter model."""
+
+    sort_fields: ClassVar[tuple[str, ...]] = ITEM_SORT_FIELDS
+    default_sort: ClassVar[str] = "-created_at"
+
+    q: Annotated[Text, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Only items whose title contains this text (any case)."
+    )
+    created_after: UtcDatetime | None = Field(
+        default=None, description="Only items created after this instant (exclusive)."
+    )
+    created_before: UtcDatetime | None = Field(
+        default=None, description="Only items created before this instant (exclusive)."
+    )
+    owner_id: uuid.UUID | None = Field(
+        default=None,
+        description="Only this owner's items. Admins only; others may pass only their own id.",
+    )

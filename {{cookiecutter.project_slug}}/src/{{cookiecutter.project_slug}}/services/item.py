@@ -8,20 +8,43 @@ the old item.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from functools import partial
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached
-from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
+from {{ cookiecutter.project_slug }}.core.errors import (
+    InvalidCursorError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    StaleVersionError,
+)
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
 from {{ cookiecutter.project_slug }}.core.permissions import Permission, is_granted
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
-from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
-from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemRead, ItemUpdate
-from {{ cookiecutter.project_slug }}.schemas.pagination import Page, PageParams
+from {{ cookiecutter.project_slug }}.repositories.item import ItemFilter, ItemRepository
+from {{ cookiecutter.project_slug }}.schemas.item import (
+    ITEM_SORT_FIELDS,
+    ItemCreate,
+    ItemListParams,
+    ItemRead,
+    ItemUpdate,
+)
+from {{ cookiecutter.project_slug }}.schemas.pagination import (
+    CursorPage,
+    Page,
+    Sort,
+    format_sort,
+    parse_sort,
+)
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
+
+# Binds cursors to this resource: one issued by another list endpoint is refused here.
+CURSOR_SCOPE = "items"
 
 
 class ItemCreated(Event):
@@ -49,12 +72,14 @@ class ItemService:
         uow: UnitOfWork,
         items: ItemRepository,
         events: EventPublisher,
+        cursors: CursorCodec,
         cache: Cache,
         audit: AuditLog,
     ) -> None:
         self._uow = uow
         self._items = items
         self._events = events
+        self._cursors = cursors
         self.cache = cache
         self._audit = audit
 
@@ -102,20 +127,81 @@ class ItemService:
         # row and stored after this runs is never served either.
         self._uow.after_commit(partial(self.cache.invalidate_tags, item_tag(item_id)))
 
-    async def list_page(self, actor: User, params: PageParams) -> Page[ItemRead]:
-        owner_id = None if _sees_all(actor) else actor.id
-        items, total = await self._items.list_page(
-            owner_id=owner_id, offset=params.offset, limit=params.page_size
-        )
-        return Page[ItemRead].build(
-            [ItemRead.model_validate(item) for item in items], total=total, params=params
+    def _filter(self, actor: User, params: ItemListParams) -> ItemFilter:
+        owner_id = params.owner_id
+        if not _sees_all(actor):
+            # Refused rather than ignored: a client asking for someone else's items must not
+            # mistake its own for theirs.
+            if owner_id is not None and owner_id != actor.id:
+                raise PermissionDeniedError("only admins may list other owners' items")
+            owner_id = actor.id
+        return ItemFilter(
+            owner_id=owner_id,
+            text=params.q,
+            created_after=params.created_after,
+            created_before=params.created_before,
         )
 
-    async def update(self, actor: User, item_id: uuid.UUID, data: ItemUpdate) -> Item:
+    async def list_page(self, actor: User, params: ItemListParams) -> Page[ItemRead]:
+        """Offset pagination: one numbered page and the total."""
+        page = params.page_params
+        items, total = await self._items.list_page(
+            self._filter(actor, params),
+            params.effective_sort,
+            offset=page.offset,
+            limit=page.page_size,
+        )
+        return Page[ItemRead].build(
+            [ItemRead.model_validate(item) for item in items], total=total, params=page
+        )
+
+    async def list_cursor(self, actor: User, params: ItemListParams) -> CursorPage[ItemRead]:
+        """Cursor pagination: stable under inserts and deletes, no count."""
+        where = self._filter(actor, params)
+        sort = params.effective_sort
+        after = None
+        if params.cursor is not None:
+            sort, raw_after = self._read_cursor(params.cursor)
+            if params.requested_sort not in (None, sort):
+                raise InvalidCursorError(
+                    f"the cursor continues sort={format_sort(sort)}; "
+                    "leave `sort` out or start again without a cursor"
+                )
+            after = self._items.ordering(sort).parse(raw_after)
+        items, position = await self._items.list_after(
+            where, sort, after=after, limit=params.page_limit
+        )
+        next_cursor = None
+        if position is not None:
+            state = {"sort": format_sort(sort), "after": position}
+            next_cursor = self._cursors.encode(CURSOR_SCOPE, state)
+        return CursorPage[ItemRead](
+            items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
+        )
+
+    def _read_cursor(self, cursor: str) -> tuple[Sort, object]:
+        state = self._cursors.decode(CURSOR_SCOPE, cursor)
+        try:
+            return parse_sort(str(state["sort"]), ITEM_SORT_FIELDS), state["after"]
+        except (KeyError, ValueError) as exc:
+            raise InvalidCursorError("the cursor is not one this service issued") from exc
+
+    async def update(
+        self,
+        actor: User,
+        item_id: uuid.UUID,
+        data: ItemUpdate,
+        *,
+        if_match: Collection[int] | None = None,
+    ) -> Item:
+        """Change fields; with `if_match`, only while the item is at one of those versions."""
         item = await self.get(actor, item_id)
+        _check_version(item, if_match)
         for field, value in data.model_dump(exclude_unset=True).items():
             setattr(item, field, value)
-        await self._items.flush()
+        # The UPDATE carries `WHERE version = <version read>`: a concurrent change in between
+        # makes it match nothing, so the check above cannot be raced.
+        await self._write(self._items.flush(), item, if_match)
         # The row's version and updated_at are set by the database; read them back.
         await self._items.refresh(item)
         self._invalidate_after_commit(item.id)
@@ -128,9 +214,12 @@ class ItemService:
         )
         return item
 
-    async def delete(self, actor: User, item_id: uuid.UUID) -> None:
+    async def delete(
+        self, actor: User, item_id: uuid.UUID, *, if_match: Collection[int] | None = None
+    ) -> None:
         item = await self.get(actor, item_id)
-        await self._items.delete(item)
+        _check_version(item, if_match)
+        await self._write(self._items.delete(item), item, if_match)
         self._invalidate_after_commit(item.id)
         self._audit.record(
             "item.delete",
@@ -139,6 +228,17 @@ class ItemService:
             resource_id=item_id,
             changes={"title": item.title},
         )
+
+    @staticmethod
+    async def _write(write: Awaitable[None], item: Item, if_match: Collection[int] | None) -> None:
+        try:
+            await write
+        except StaleVersionError as exc:
+            if if_match is None:
+                raise
+            raise PreconditionFailedError(
+                f"item {item.id} changed since version {item.version}; read it again"
+            ) from exc
 
     async def mark_processed(self, item_id: uuid.UUID) -> bool:
         """Background processing of a new item; `False` when a redelivery finds it done."""
@@ -149,3 +249,10 @@ class ItemService:
         await self._items.flush()
         self._invalidate_after_commit(item.id)
         return True
+
+
+def _check_version(item: Item, if_match: Collection[int] | None) -> None:
+    if if_match is not None and item.version not in if_match:
+        raise PreconditionFailedError(
+            f"item {item.id} is at version {item.version}; read it again and retry"
+        )

@@ -7,14 +7,18 @@ import uuid
 import pytest
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, MemoryCacheStore
-from {{ cookiecutter.project_slug }}.core.errors import NotFoundError
+from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
+from {{ cookiecutter.project_slug }}.core.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+)
 from {{ cookiecutter.project_slug }}.core.events import DiscardingPublisher, EventPublisher
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, unit_of_work
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
-from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemUpdate
-from {{ cookiecutter.project_slug }}.schemas.pagination import PageParams
+from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemListParams, ItemUpdate
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated, ItemService
 from tests.factories import RecordingPublisher, audit_log, unique_email
 
@@ -31,6 +35,7 @@ def service(
         uow,
         ItemRepository(uow.session),
         events or DiscardingPublisher(),
+        CursorCodec("k" * 32),
         cache or Cache(MemoryCacheStore()),
         audit_log(uow),
     )
@@ -63,13 +68,27 @@ class TestVisibility:
         items = service(uow)
         await items.create(first, ItemCreate(title="a"))
         await items.create(second, ItemCreate(title="b"))
-        params = PageParams(page=1, page_size=100)
+        params = ItemListParams(page=1, page_size=100)
 
         own = await items.list_page(first, params)
         assert [item.title for item in own.items] == ["a"]
         assert own.total == 1
         everything = await items.list_page(admin, params)
         assert {"a", "b"} <= {item.title for item in everything.items}
+
+    async def test_only_admins_filter_by_another_owner(self, uow: UnitOfWork) -> None:
+        first, second = await make_user(uow), await make_user(uow)
+        admin = await make_user(uow, role="admin")
+        items = service(uow)
+        await items.create(second, ItemCreate(title="theirs"))
+
+        with pytest.raises(PermissionDeniedError):
+            await items.list_page(first, ItemListParams(owner_id=second.id))
+        own = await items.list_page(first, ItemListParams(owner_id=first.id))
+        theirs = await items.list_page(admin, ItemListParams(owner_id=second.id))
+
+        assert own.total == 0
+        assert [item.title for item in theirs.items] == ["theirs"]
 
 
 class TestChanges:
@@ -81,6 +100,20 @@ class TestChanges:
         updated = await items.update(owner, item.id, ItemUpdate(title="new"))
         assert updated.title == "new"
         assert updated.version == version + 1
+
+    async def test_if_match_allows_only_the_current_version(self, uow: UnitOfWork) -> None:
+        owner = await make_user(uow)
+        items = service(uow)
+        item = await items.create(owner, ItemCreate(title="old"))
+        await items.update(owner, item.id, ItemUpdate(title="new"))
+
+        with pytest.raises(PreconditionFailedError):
+            await items.update(owner, item.id, ItemUpdate(title="lost"), if_match={1})
+        with pytest.raises(PreconditionFailedError):
+            await items.delete(owner, item.id, if_match={1})
+        updated = await items.update(owner, item.id, ItemUpdate(title="won"), if_match={2})
+
+        assert (updated.title, updated.version) == ("won", 3)
 
     async def test_notifies_only_after_commit(
         self, uow: UnitOfWork, events: RecordingPublisher
