@@ -6,7 +6,7 @@ session from doing so either. A superuser can still disable the trigger; the has
 makes that visible (`audit verify`).
 
 Revision ID: 0007_audit_log
-Revises: 0002_items
+Revises: 0005_idempotency_keys
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_audit_log"
-down_revision: str | Sequence[str] | None = "0002_items"
+down_revision: str | Sequence[str] | None = "0005_idempotency_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
