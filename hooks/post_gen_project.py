@@ -57,12 +57,26 @@ MANIFEST = (
             "tests/unit/tasks",
             "tests/e2e/test_worker.py",
             "tests/e2e/test_worker_metrics.py",
+            # Follows a request's trace into a task (tracing and the example domain prune it too).
+            "tests/integration/test_items_telemetry.py",
             "deploy/k8s/base/worker-deployment.yaml",
             "deploy/k8s/base/beat-deployment.yaml",
             "deploy/k8s/overlays/*/worker-replicas.yaml",
         ),
-        dependencies=("celery", "celery-types"),
+        dependencies=("celery", "celery-types", "opentelemetry-instrumentation-celery"),
         lines=(
+            (
+                "src/{slug}/core/telemetry.py",
+                "from opentelemetry.instrumentation.celery import CeleryInstrumentor",
+            ),
+            (
+                "src/{slug}/core/telemetry.py",
+                "# Carries a request's trace into the tasks it enqueues, worker included.",
+            ),
+            (
+                "src/{slug}/core/telemetry.py",
+                "CeleryInstrumentor(),  # type: ignore[no-untyped-call]",
+            ),
             ("src/{slug}/container.py", "tasks: TaskApp"),
             ("src/{slug}/container.py", "tasks=tasks,"),
             ("deploy/k8s/base/kustomization.yaml", "- worker-deployment.yaml"),
@@ -84,8 +98,13 @@ MANIFEST = (
             "tests/integration/api/v1/*cache_redis*",
             "tests/e2e/*cache_redis*",
         ),
-        dependencies=("redis",),
+        dependencies=("redis", "opentelemetry-instrumentation-redis"),
         lines=(
+            (
+                "src/{slug}/core/telemetry.py",
+                "from opentelemetry.instrumentation.redis import RedisInstrumentor",
+            ),
+            ("src/{slug}/core/telemetry.py", "RedisInstrumentor(),"),
             ("src/{slug}/core/config.py", "if not self.redis_url:"),
             ("src/{slug}/container.py", "from redis.asyncio import Redis"),
             ("src/{slug}/container.py", "from redis.exceptions import RedisError"),
@@ -152,6 +171,35 @@ MANIFEST = (
                 "from {slug}.api.v1.items import router as items_router",
             ),
             ("src/{slug}/api/v1/__init__.py", "router.include_router(items_router)"),
+        ),
+    ),
+    Feature(
+        "use_opentelemetry",
+        YES,
+        paths=(
+            "src/{slug}/core/telemetry.py",
+            "tests/**/*telemetry*",
+        ),
+        dependencies=(
+            "opentelemetry-api",
+            "opentelemetry-exporter-otlp-proto-http",
+            "opentelemetry-instrumentation-celery",
+            "opentelemetry-instrumentation-fastapi",
+            "opentelemetry-instrumentation-httpx",
+            "opentelemetry-instrumentation-redis",
+            "opentelemetry-instrumentation-sqlalchemy",
+            "opentelemetry-sdk",
+        ),
+        lines=(
+            ("src/{slug}/core/logging.py", "from {slug}.core.telemetry import log_processors"),
+            ("src/{slug}/core/logging.py", "shared += log_processors()"),
+            ("src/{slug}/container.py", "from {slug}.core.telemetry import tracing"),
+            ("src/{slug}/container.py", "stack.enter_context(tracing(engine))"),
+            ("src/{slug}/main.py", "from {slug}.core.telemetry import instrument_app"),
+            (
+                "src/{slug}/main.py",
+                "instrument_app(app)  # server spans around everything, when tracing is on",
+            ),
         ),
     ),
     Feature("ci_provider", frozenset({"github"}), paths=(".github",)),

@@ -201,7 +201,8 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Pat
 def lint_venv(session_dir: Path, cookiecutter_config: Path) -> Path:
     """One virtualenv with the generated project's dependencies and dev tools, shared by all bakes.
 
-    The default bake enables every feature, so its dependencies are the union over all options.
+    The defaults with tracing on enable every feature, so its dependencies are the union over all
+    options.
     The project itself is not installed: mypy reads each bake's own `src/` through `mypy_path`.
     """
     venv = session_dir / "lint-venv"
@@ -210,6 +211,8 @@ def lint_venv(session_dir: Path, cookiecutter_config: Path) -> Path:
             project = cookiecutter(
                 str(TEMPLATE_DIR),
                 no_input=True,
+                # Every option that adds dependencies on; tracing is off by default.
+                extra_context={"use_opentelemetry": "y"},
                 output_dir=str(session_dir / "lint-venv-project"),
                 overwrite_if_exists=True,
                 config_file=str(cookiecutter_config),

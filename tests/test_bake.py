@@ -178,6 +178,39 @@ class TestOptionEffects:
         assert "redis" not in _dependencies(project)
         assert "celery" in _dependencies(project)
 
+    def test_tracing_is_left_out_by_default(self, bake: Bake) -> None:
+        project = bake()
+
+        assert not [path for path in project.rglob("*telemetry*") if path.is_file()]
+        assert not [name for name in _dependencies(project) if name.startswith("opentelemetry")]
+        assert "OTEL_" not in (project / "docker-compose.yml").read_text()
+
+    def test_with_tracing(self, bake: Bake) -> None:
+        project = bake(use_opentelemetry="y")
+        package = project / "src" / project.name
+
+        assert (package / "core" / "telemetry.py").is_file()
+        assert (project / "tests" / "integration" / "test_items_telemetry.py").is_file()
+        assert {
+            "opentelemetry-sdk",
+            "opentelemetry-exporter-otlp-proto-http",
+            "opentelemetry-instrumentation-celery",
+            "opentelemetry-instrumentation-redis",
+        } <= _dependencies(project)
+        assert "jaeger:" in (project / "docker-compose.yml").read_text()
+
+    def test_tracing_without_celery_redis_or_example(self, bake: Bake) -> None:
+        project = bake(
+            use_opentelemetry="y", use_celery="n", use_redis="n", include_example_domain="n"
+        )
+        telemetry = (project / "src" / project.name / "core" / "telemetry.py").read_text()
+
+        assert "CeleryInstrumentor" not in telemetry
+        assert "RedisInstrumentor" not in telemetry
+        assert not (project / "tests" / "integration" / "test_items_telemetry.py").exists()
+        assert "opentelemetry-instrumentation-celery" not in _dependencies(project)
+        assert "opentelemetry-instrumentation-redis" not in _dependencies(project)
+
     def test_without_example_domain(self, bake: Bake) -> None:
         project = bake(include_example_domain="n")
 
@@ -284,7 +317,8 @@ class TestOptionLogicIsConfined:
 
     def test_every_registry_line_the_hook_removes_is_in_the_default_bake(self, bake: Bake) -> None:
         post_gen = load_hook("post_gen_project")
-        project = bake()
+        # Every option on: the defaults leave the optional tracing out.
+        project = bake(use_opentelemetry="y")
         slug = project.name
         for feature in post_gen.MANIFEST:
             for relative, line in feature.lines:

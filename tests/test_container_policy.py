@@ -55,6 +55,7 @@ class Variant:
             "ci_provider": "github",
             "python_version": "3.12",
             "open_source_license": "MIT",
+            "use_opentelemetry": "n",
         }
         return self.context.get(key, defaults.get(key, ""))
 
@@ -69,6 +70,10 @@ class Variant:
     @property
     def rabbitmq(self) -> bool:
         return self.celery and not self.redis
+
+    @property
+    def tracing(self) -> bool:
+        return self.answer("use_opentelemetry") == "y"
 
 
 VARIANTS = (
@@ -86,6 +91,7 @@ VARIANTS = (
         },
     ),
     Variant("gitlab-py311", {"ci_provider": "gitlab", "python_version": "3.11"}),
+    Variant("tracing", {"use_opentelemetry": "y"}),
 )
 
 
@@ -402,8 +408,10 @@ def test_compose_has_the_services_of_the_chosen_options(baked: Baked) -> None:
         expected.add("rabbitmq")
     if baked.variant.celery:
         expected |= {"worker", "beat"}
+    if baked.variant.tracing:
+        expected.add("jaeger")
     assert set(baked.services) == expected
-    for name in OBSERVABILITY:
+    for name in OBSERVABILITY | ({"jaeger"} if baked.variant.tracing else set()):
         assert baked.services[name].get("profiles") == ["observability"]
 
 
@@ -433,6 +441,10 @@ def test_healthchecks_probe_what_each_service_does(baked: Baked) -> None:
         assert f"celery -A {SLUG}.worker inspect ping" in probe("worker")
         assert "celery@$$HOSTNAME" in probe("worker"), "$$ escapes Compose interpolation"
         assert "beat" in probe("beat")
+    if baked.variant.tracing:
+        assert "14269" in probe("jaeger")
+        otlp = baked.compose["x-app"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert otlp == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", "traces only when the variable is set"
 
 
 def test_api_starts_after_migrations_completed(baked: Baked) -> None:

@@ -32,6 +32,7 @@ VALID_ANSWERS = {
     "include_example_domain": "y",
     "ci_provider": "github",
     "open_source_license": "MIT",
+    "use_opentelemetry": "n",
 }
 
 

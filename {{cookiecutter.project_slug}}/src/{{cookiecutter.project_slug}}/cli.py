@@ -9,6 +9,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -26,9 +27,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="{{ cookiecut
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations (run under a lock).")
 users_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit log.")
+scaffold_app = typer.Typer(
+    no_args_is_help=True, help="Generate code for the project (development)."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(scaffold_app, name="scaffold")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -218,3 +223,37 @@ def verify_audit_log() -> None:
         )
     entries = "entry" if report.checked == 1 else "entries"
     typer.echo(f"audit log intact: {report.checked} {entries} verified")
+
+
+@scaffold_app.command("resource")
+def scaffold_resource(
+    name: Annotated[str, typer.Argument(help="Singular, lower_snake_case: `product`.")],
+    fields: Annotated[
+        str | None,
+        typer.Option(
+            help='Comma-separated name:type, `?` for optional: "title:str, price:decimal, '
+            'due:date?". Types: str, text, int, decimal, bool, date, datetime, uuid. '
+            "Default: name:str."
+        ),
+    ] = None,
+    plural: Annotated[
+        str | None, typer.Option(help="Plural for the table and URLs (default: name + s/es/ies).")
+    ] = None,
+    project_dir: Annotated[
+        Path | None, typer.Option(help="Project folder (default: the one this package is in).")
+    ] = None,
+) -> None:
+    """Write a resource's model, schemas, repository, service, routes, migration and tests."""
+    # Imported here: Alembic's script loading and the templates are needed by this command only.
+    from {{ cookiecutter.project_slug }}.scaffold import ScaffoldError
+    from {{ cookiecutter.project_slug }}.scaffold import scaffold_resource as write_resource
+
+    try:
+        plan = write_resource(name, fields, plural=plural, project_dir=project_dir)
+    except ScaffoldError as exc:
+        _fail(f"{exc}; nothing was written")
+    for path in plan.created:
+        typer.echo(f"created {path.relative_to(plan.root)}")
+    for path in plan.updated:
+        typer.echo(f"updated {path.relative_to(plan.root)}")
+    typer.echo("next: `make migrate` applies the migration, `make test` runs the new tests")

@@ -57,6 +57,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit_redis import (
     check_eviction_policy,
     create_rate_limit_redis,
 )
+from {{ cookiecutter.project_slug }}.core.telemetry import tracing
 from {{ cookiecutter.project_slug }}.core.token_store import InMemoryTokenStore, TokenStore
 from {{ cookiecutter.project_slug }}.db.checks import check_migrations, ping_database
 from {{ cookiecutter.project_slug }}.db.session import (
@@ -181,6 +182,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             application_name=f"{{ cookiecutter.project_slug }}-{role}",
         )
         stack.push_async_callback(engine.dispose)
+        stack.enter_context(tracing(engine))
         session_maker = create_session_maker(engine)
         checks: dict[str, Check] = {
             "database": lambda: ping_database(session_maker),

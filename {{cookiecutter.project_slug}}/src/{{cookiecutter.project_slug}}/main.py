@@ -41,6 +41,7 @@ from {{ cookiecutter.project_slug }}.core.rate_limit import (
     RateLimiter,
     parse_rules,
 )
+from {{ cookiecutter.project_slug }}.core.telemetry import instrument_app
 from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware, credentials_of
 from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
 from {{ cookiecutter.project_slug }}.middleware.errors import (
@@ -157,4 +158,5 @@ def create_app(
         app, include_in_schema=False, dependencies=[Depends(require_metrics_access(settings))]
     )
     app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
+    instrument_app(app)  # server spans around everything, when tracing is on
     return app

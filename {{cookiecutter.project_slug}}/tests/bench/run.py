@@ -436,6 +436,23 @@ def comparison_table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
+def cache_table(rows: Sequence[Row]) -> list[str]:
+    """The cached server's rows against the uncached one's, scenario by scenario."""
+    by_key = {(row.scenario, row.connections, row.server): row for row in rows}
+    lines = []
+    for scenario, connections in dict.fromkeys((row.scenario, row.connections) for row in rows):
+        on = by_key[scenario, connections, "cached"]
+        off = by_key[scenario, connections, "full"]
+        p99 = ratio(on.median("p99_ms"), off.median("p99_ms"))
+        lines.append(
+            f"{scenario:<30} {connections:>5} req/s {on.rps:.1f} vs {off.rps:.1f}: "
+            f"{ratio(on.rps, off.rps)}; p99 {p99}; "
+            f"cpu us/req {fmt(on.cpu_us, '.0f')} vs {fmt(off.cpu_us, '.0f')}; "
+            f"errors {on.errors + off.errors}, timeouts {on.timeouts + off.timeouts}"
+        )
+    return lines
+
+
 def header(generator: Generator, plan: Plan, rounds: int, seconds: float) -> list[str]:
     pinning = (
         f"servers pinned to CPU {plan.server_cpu}, load to CPU {plan.load_cpu}"
@@ -530,6 +547,9 @@ def setup(options: Options) -> Iterator[Setup]:
                 REDIS_KEY_PREFIX=f"{SLUG}-bench-{uuid.uuid4().hex[:8]}:",
                 RATE_LIMIT_DEFAULT=UNLIMITED_RATE,
                 RATE_LIMIT_AUTH=UNLIMITED_RATE,
+                # The bare app reads the database on every request, so the comparison does too;
+                # the cache's own rows run a second server with it on.
+                CACHE_BACKEND="none",
             )
             progress("db upgrade")
             migrated = subprocess.run(
@@ -589,6 +609,16 @@ def run_comparison(options: Options) -> int:
             bench.generator, (full, bare), plan_scenarios, options.rounds, options.seconds
         )
         memory = {server.name: rss_mb(server.pid) for server in (full, bare)}
+        cache_rows: list[Row] = []
+        if fixture.item_path is not None:
+            progress("starting the full stack with its cache on")
+            cached_env = {**bench.full_env, "CACHE_BACKEND": "auto"}
+            cached = stack.enter_context(running(plan, "cached", CLI, cached_env))
+            wait_ready(cached, "/health/ready")
+            reads = [s for s in plan_scenarios if s.target.method == "GET" and s.target.token]
+            cache_rows = measure_alternating(
+                bench.generator, (cached, full), reads, options.rounds, options.seconds
+            )
         stack.close()
         progress("cold starts")
         starts = {
@@ -597,6 +627,9 @@ def run_comparison(options: Options) -> int:
         }
         lines = header(bench.generator, plan, options.rounds, options.seconds)
         lines += comparison_table(rows)
+        if cache_rows:
+            lines += ["", "the item read with the cache on (cached) and off (full):"]
+            lines += cache_table(cache_rows)
         if not EXAMPLE_DOMAIN:
             lines.append("(item scenarios skipped: this project has no example domain)")
         lines += [
@@ -616,6 +649,7 @@ def run_comparison(options: Options) -> int:
                 "rounds": options.rounds,
                 "seconds": options.seconds,
                 "rows": [row.as_json() for row in rows],
+                "cache_rows": [row.as_json() for row in cache_rows],
                 "cold_start_seconds": starts,
                 "rss_mb_after_run": memory,
             },

@@ -20,6 +20,8 @@ from typing import Any, Literal, ParamSpec, TextIO, TypeVar, cast
 import structlog
 from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
 
+from {{ cookiecutter.project_slug }}.core.telemetry import log_processors
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -100,6 +102,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_secrets,
     ]
+    shared += log_processors()
     renderer: Processor
     if log_format == "json":
         shared.append(structlog.processors.format_exc_info)

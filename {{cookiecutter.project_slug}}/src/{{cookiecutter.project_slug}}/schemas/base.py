@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 T = TypeVar("T")
 
@@ -54,3 +61,16 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _aware_as_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # `0001-01-01T00:00:00+05:00` is valid input but has no UTC equivalent; unchecked, it
+        # would fail in the database driver as a 500.
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+AwareUtcDatetime = Annotated[AwareDatetime, AfterValidator(_aware_as_utc)]
+"""A timestamp in a request: its offset is required (a naive one is ambiguous), kept as UTC."""
