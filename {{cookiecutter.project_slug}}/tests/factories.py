@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -11,9 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.events import Event
-from {{ cookiecutter.project_slug }}.db.session import SessionMaker
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork
 from {{ cookiecutter.project_slug }}.models.outbox import OutboxEvent
+from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
 from {{ cookiecutter.project_slug }}.repositories.outbox import event_of
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -46,6 +50,18 @@ async def recorded_events(session: AsyncSession, event_type: type[E], *, since: 
         .order_by(OutboxEvent.id)
     )
     return [event for row in rows if isinstance(event := event_of(row), event_type)]
+
+
+def audit_log(uow: UnitOfWork) -> AuditLog:
+    """An audit log for services built by hand in `uow`; entries meant for a transaction of
+    their own are written in `uow` too (the test's transaction rolls everything back anyway)."""
+
+    @asynccontextmanager
+    async def same_transaction() -> AsyncIterator[AuditLog]:
+        yield audit
+
+    audit = AuditLog(uow, AuditRepository(uow.session), separate=same_transaction)
+    return audit
 
 
 def unique_email() -> str:

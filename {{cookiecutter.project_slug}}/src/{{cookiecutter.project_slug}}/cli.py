@@ -1,4 +1,4 @@
-"""Command line: `{{ cookiecutter.project_slug }} serve | db ... | users ...`.
+"""Command line: `{{ cookiecutter.project_slug }} serve | db ... | users ... | audit ...`.
 
 Every failure prints one line that says what happened and what to do, and exits non-zero.
 """
@@ -26,11 +26,13 @@ EXIT_CONFIGURATION = 2
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="{{ cookiecutter.project_name }}")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations (run under a lock).")
 users_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
+audit_app = typer.Typer(no_args_is_help=True, help="Check the audit log.")
 scaffold_app = typer.Typer(
     no_args_is_help=True, help="Generate code for the project (development)."
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.add_typer(scaffold_app, name="scaffold")
 
 
@@ -234,6 +236,38 @@ def create_superuser(
             "and run `{{ cookiecutter.project_slug }} db upgrade` first"
         )
     typer.echo(f"created admin {email} ({user_id})")
+
+
+@audit_app.command("verify")
+def verify_audit_log() -> None:
+    """Walk the audit log's hash chain; exit 1 naming the first entry that does not verify."""
+    settings = _settings()
+    from {{ cookiecutter.project_slug }}.container import build_container
+    from {{ cookiecutter.project_slug }}.services.audit import ChainReport
+
+    async def verify() -> ChainReport:
+        async with (
+            build_container(settings, role="cli") as services,
+            services.unit_of_work() as uow,
+        ):
+            return await services.audit(uow).verify()
+
+    try:
+        report = asyncio.run(verify())
+    except (OSError, SQLAlchemyError) as exc:
+        _fail(
+            f"cannot read the audit log ({type(exc).__name__}); check DATABASE_URL "
+            "and run `{{ cookiecutter.project_slug }} db upgrade` first"
+        )
+    if report.broken is not None:
+        _fail(
+            f"audit log entry {report.broken.entry_id} does not verify: {report.broken.reason}; "
+            f"the {report.checked} entries before it are intact. Restore the log from a backup "
+            "or investigate who changed it (the database refuses changes unless its trigger "
+            "was disabled)"
+        )
+    entries = "entry" if report.checked == 1 else "entries"
+    typer.echo(f"audit log intact: {report.checked} {entries} verified")
 
 
 @scaffold_app.command("resource")

@@ -41,6 +41,7 @@ from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
+from {{ cookiecutter.project_slug }}.core.feature_flags import FlagCache
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
     AttemptStore,
@@ -80,12 +81,16 @@ from {{ cookiecutter.project_slug }}.integrations.upstream import (
 )
 from {{ cookiecutter.project_slug }}.models.types import bind_encryptor
 from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
+from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
+from {{ cookiecutter.project_slug }}.repositories.feature_flag import FeatureFlagRepository
 from {{ cookiecutter.project_slug }}.repositories.idempotency_key import IdempotencyKeyRepository
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
 from {{ cookiecutter.project_slug }}.repositories.outbox import OutboxRepository
 from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import (
@@ -134,6 +139,8 @@ class Container:
     kick_relay: Kick
     mailer: Mailer
     cache: Cache
+    # Feature flags as last read by this process (FEATURE_FLAG_CACHE_TTL_SECONDS).
+    flag_cache: FlagCache
     # The process's one outbound HTTP client; integrations wrap it per upstream.
     http: httpx.AsyncClient
     upstream: UpstreamClient | None
@@ -152,11 +159,29 @@ class Container:
     def outbox(self, uow: UnitOfWork) -> OutboxService:
         return OutboxService(uow, OutboxRepository(uow.session), self.kick_relay)
 
+    def audit(self, uow: UnitOfWork) -> AuditLog:
+        return AuditLog(uow, AuditRepository(uow.session), separate=self.separate_audit)
+
+    @asynccontextmanager
+    async def separate_audit(self) -> AsyncIterator[AuditLog]:
+        """An audit log in a short transaction of its own, committed when the block ends."""
+        async with self.unit_of_work() as uow:
+            yield self.audit(uow)
+
+    def flags(self, uow: UnitOfWork) -> FeatureFlags:
+        return FeatureFlags(
+            uow, FeatureFlagRepository(uow.session), self.flag_cache, self.audit(uow)
+        )
+
     def users(self, uow: UnitOfWork) -> UserService:
-        return UserService(uow, UserRepository(uow.session), self.events(uow), self.tokens)
+        return UserService(
+            uow, UserRepository(uow.session), self.events(uow), self.tokens, self.audit(uow)
+        )
 
     def auth(self, uow: UnitOfWork) -> AuthService:
-        return AuthService(self.users(uow), self.settings, self.tokens, self.login_throttle)
+        return AuthService(
+            self.users(uow), self.settings, self.tokens, self.login_throttle, self.audit(uow)
+        )
 
     def api_keys(self, uow: UnitOfWork) -> ApiKeyService:
         return ApiKeyService(
@@ -174,7 +199,12 @@ class Container:
 
     def items(self, uow: UnitOfWork) -> ItemService:
         return ItemService(
-            uow, ItemRepository(uow.session), self.events(uow), self.cursors, self.cache
+            uow,
+            ItemRepository(uow.session),
+            self.events(uow),
+            self.cursors,
+            self.cache,
+            self.audit(uow),
         )
 
     def upstream_status(self) -> UpstreamService:
@@ -314,6 +344,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 key_prefix=settings.redis_key_prefix,
                 default_ttl=settings.cache_ttl_seconds,
             ),
+            flag_cache=FlagCache(settings.feature_flag_cache_ttl_seconds),
             http=http,
             upstream=create_upstream_client(http, settings),
             cursors=CursorCodec(settings.signing_key),

@@ -24,7 +24,9 @@ from {{ cookiecutter.project_slug }}.middleware.auth import credentials_of
 from {{ cookiecutter.project_slug }}.middleware.rate_limit import known_revocation
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.api_key import ApiKeyService
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.auth import AuthService
+from {{ cookiecutter.project_slug }}.services.feature_flag import FeatureFlags
 from {{ cookiecutter.project_slug }}.services.idempotency import IdempotencyService
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import OutboxService
@@ -76,6 +78,8 @@ ApiKeyServiceDep = Annotated[ApiKeyService, Depends(service(Container.api_keys))
 IdempotencyServiceDep = Annotated[IdempotencyService, Depends(service(Container.idempotency))]
 ItemServiceDep = Annotated[ItemService, Depends(service(Container.items))]
 OutboxServiceDep = Annotated[OutboxService, Depends(service(Container.outbox))]
+AuditLogDep = Annotated[AuditLog, Depends(service(Container.audit))]
+FeatureFlagsDep = Annotated[FeatureFlags, Depends(service(Container.flags))]
 
 
 async def get_upstream_service(container: ContainerDep) -> UpstreamService:

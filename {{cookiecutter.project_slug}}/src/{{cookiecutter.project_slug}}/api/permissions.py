@@ -1,6 +1,7 @@
 """`require_permissions(...)`: the route dependency that checks what the caller may do.
 
-A caller without the permission gets 403 and the denial is logged with who asked for what.
+A caller without the permission gets 403; the denial is logged and audited with who asked for
+what.
 Ownership is not a permission: someone else's item stays a 404 (checked in the service).
 """
 
@@ -9,18 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from {{ cookiecutter.project_slug }}.api.deps import CurrentUser, PermissionsDep
+from {{ cookiecutter.project_slug }}.api.deps import AuditLogDep, CurrentUser, PermissionsDep
 from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 log = get_logger(__name__)
 
 
 def require_permissions(
     *required: Permission, any_of: bool = False
-) -> Callable[[User, frozenset[Permission]], Coroutine[Any, Any, User]]:
+) -> Callable[[User, frozenset[Permission], AuditLog], Coroutine[Any, Any, User]]:
     """A dependency returning the signed-in user if they hold every permission in `required`
     (or, with `any_of=True`, at least one): through their role, and for an API key also
     through its scopes."""
@@ -28,7 +30,7 @@ def require_permissions(
         raise ValueError("name at least one permission")
     names = [permission.value for permission in required]
 
-    async def check(user: CurrentUser, granted: PermissionsDep) -> User:
+    async def check(user: CurrentUser, granted: PermissionsDep, audit: AuditLogDep) -> User:
         if not holds(granted, required, any_of=any_of):
             log.warning(
                 "permission denied",
@@ -36,6 +38,13 @@ def require_permissions(
                 role=user.role,
                 required=names,
                 mode="any" if any_of else "all",
+            )
+            # The request's transaction rolls back with the 403; the denial is kept regardless.
+            await audit.record_alone(
+                "permission.denied",
+                actor=user.id,
+                resource="permission",
+                changes={"required": names, "mode": "any" if any_of else "all"},
             )
             joined = (" or " if any_of else " and ").join(names)
             raise PermissionDeniedError(f"this operation needs the {joined} permission")

@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     """Larger request bodies are refused with 413."""
     shutdown_timeout_seconds: int = Field(default=20, gt=0)
     """After SIGTERM, how long open requests may finish before the server closes them."""
+    feature_flag_cache_ttl_seconds: float = Field(default=10.0, ge=0)
+    """How long a process reuses the flags it read; another process sees a change within this."""
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -2,7 +2,9 @@
 
 A unit of work is one transaction: it commits when its block succeeds, rolls back on any error,
 and only then runs the callbacks registered with `after_commit` (enqueueing tasks, for example),
-so a worker never sees an id whose row was not committed.
+so a worker never sees an id whose row was not committed. Work registered with `before_commit`
+(appending to the audit chain) runs last inside the transaction, so locks it takes are held only
+for the commit itself.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,12 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._after_commit: list[Callable[[], object]] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
+
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await `callback` inside the transaction, just before it commits; a failure rolls
+        the whole transaction back."""
+        self._before_commit.append(callback)
 
     def after_commit(self, callback: Callable[[], object]) -> None:
         """Run `callback` (a function or a coroutine function) once the transaction has
@@ -112,6 +120,8 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
+        while self._before_commit:
+            await self._before_commit.pop(0)()
         await self.session.commit()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
@@ -126,6 +136,7 @@ class UnitOfWork:
                 log.exception("after-commit callback failed", callback=repr(callback))
 
     async def rollback(self) -> None:
+        self._before_commit.clear()
         self._after_commit.clear()
         await self.session.rollback()
 

@@ -14,6 +14,7 @@ from {{ cookiecutter.project_slug }}.core.login_throttle import LoginThrottle
 from {{ cookiecutter.project_slug }}.core.token_store import TokenStore
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.schemas.auth import TokenPair
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
 log = get_logger(__name__)
@@ -28,11 +29,13 @@ class AuthService:
         settings: Settings,
         tokens: TokenStore,
         throttle: LoginThrottle,
+        audit: AuditLog,
     ) -> None:
         self._users = users
         self._settings = settings
         self._tokens = tokens
         self._throttle = throttle
+        self._audit = audit
 
     async def login(self, email: str, password: str, *, client: str) -> TokenPair:
         """Tokens for valid credentials; a throttled account or client is refused before the
@@ -42,8 +45,22 @@ class AuthService:
             user = await self._users.authenticate(email, password)
         except AuthenticationError:
             await self._throttle.failed(email, client)
+            # The request's transaction rolls back with the 401; the attempt is kept regardless.
+            await self._audit.record_alone(
+                "auth.login_failed",
+                actor=None,
+                resource="user",
+                changes={"email": email, "client": client},
+            )
             raise
         await self._throttle.succeeded(email)
+        self._audit.record(
+            "auth.login",
+            actor=user.id,
+            resource="user",
+            resource_id=user.id,
+            changes={"client": client},
+        )
         return await self.start_session(user)
 
     async def start_session(self, user: User) -> TokenPair:
@@ -85,6 +102,12 @@ class AuthService:
         remaining = (access.expires_at - datetime.now(UTC)).total_seconds()
         await self._tokens.revoke(access.token_id, max(1, int(remaining) + 1))
         await self._tokens.end_family(refresh.family)
+        self._audit.record(
+            "auth.logout",
+            actor=uuid.UUID(access.subject),
+            resource="user",
+            resource_id=access.subject,
+        )
 
     async def user_from_access_token(self, token: str) -> User:
         """The user an access token names, for callers outside HTTP (the middleware decodes

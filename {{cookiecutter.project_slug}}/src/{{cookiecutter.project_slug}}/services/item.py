@@ -42,6 +42,7 @@ from {{ cookiecutter.project_slug }}.schemas.pagination import (
     format_sort,
     parse_sort,
 )
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 # Binds cursors to this resource: one issued by another list endpoint is refused here.
 CURSOR_SCOPE = "items"
@@ -77,17 +78,26 @@ class ItemService:
         events: EventPublisher,
         cursors: CursorCodec,
         cache: Cache,
+        audit: AuditLog,
     ) -> None:
         self._uow = uow
         self._items = items
         self._events = events
         self._cursors = cursors
         self.cache = cache
+        self._audit = audit
 
     async def create(self, owner: User, data: ItemCreate) -> Item:
         item = Item(owner_id=owner.id, title=data.title, description=data.description)
         await self._items.add(item)
         await self._events.publish(ItemCreated(item_id=item.id, actor_id=owner.id))
+        self._audit.record(
+            "item.create",
+            actor=owner.id,
+            resource="item",
+            resource_id=item.id,
+            changes=data.model_dump(),
+        )
         return item
 
     async def get(self, actor: User, item_id: uuid.UUID) -> Item:
@@ -199,6 +209,13 @@ class ItemService:
         # The row's version and updated_at are set by the database; read them back.
         await self._items.refresh(item)
         self._invalidate_after_commit(item.id)
+        self._audit.record(
+            "item.update",
+            actor=actor.id,
+            resource="item",
+            resource_id=item.id,
+            changes=data.model_dump(exclude_unset=True),
+        )
         return item
 
     async def delete(
@@ -208,6 +225,13 @@ class ItemService:
         _check_version(item, if_match)
         await self._write(self._items.delete(item), item, if_match)
         self._invalidate_after_commit(item.id)
+        self._audit.record(
+            "item.delete",
+            actor=actor.id,
+            resource="item",
+            resource_id=item_id,
+            changes={"title": item.title},
+        )
 
     @staticmethod
     async def _write(write: Awaitable[None], item: Item, if_match: Collection[int] | None) -> None:

@@ -29,6 +29,7 @@ from {{ cookiecutter.project_slug }}.schemas.user import (
     UserCreate,
     UserRead,
 )
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 log = get_logger(__name__)
 
@@ -51,11 +52,13 @@ class UserService:
         users: UserRepository,
         events: EventPublisher,
         tokens: TokenStore,
+        audit: AuditLog,
     ) -> None:
         self._uow = uow
         self._users = users
         self._events = events
         self._tokens = tokens
+        self._audit = audit
 
     async def register(self, data: UserCreate, *, role: str = "user") -> User:
         email = data.email.lower()
@@ -65,6 +68,13 @@ class UserService:
         user = User(email=email, password_hash=password_hash, full_name=data.full_name, role=role)
         await self._users.add(user, conflict="a user with this e-mail already exists")
         await self._events.publish(UserRegistered(user_id=user.id, actor_id=user.id))
+        self._audit.record(
+            "user.create",
+            actor=user.id,
+            resource="user",
+            resource_id=user.id,
+            changes={"email": email, "role": role},
+        )
         return user
 
     async def authenticate(self, email: str, password: str) -> User:
@@ -100,6 +110,13 @@ class UserService:
                 raise ConflictError("a user with this e-mail already exists")
             user.email = email
         await self._users.flush_unique(conflict="a user with this e-mail already exists")
+        self._audit.record(
+            "user.update",
+            actor=user.id,
+            resource="user",
+            resource_id=user.id,
+            changes=data.model_dump(exclude_unset=True),
+        )
         return user
 
     async def change_password(self, user: User, data: PasswordChange) -> None:
@@ -109,6 +126,13 @@ class UserService:
         user.password_hash = await asyncio.to_thread(security.hash_password, data.new_password)
         await self._users.flush()
         await self._tokens.end_user_families(str(user.id))
+        self._audit.record(
+            "user.password_change",
+            actor=user.id,
+            resource="user",
+            resource_id=user.id,
+            changes={"password": "changed"},
+        )
 
     async def update_account(self, actor: User, user_id: uuid.UUID, data: AccountUpdate) -> User:
         """An admin sets the role or the active flag; a deactivated account's sessions end."""
@@ -125,6 +149,13 @@ class UserService:
             # Access tokens already stop at the next request (the account is looked up each
             # time); ending the families keeps them dead if the account is re-enabled.
             await self._tokens.end_user_families(str(user.id))
+        self._audit.record(
+            "user.update",
+            actor=actor.id,
+            resource="user",
+            resource_id=user.id,
+            changes=data.model_dump(exclude_unset=True),
+        )
         log.info(
             "account changed",
             actor_id=str(actor.id),

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from {{ cookiecutter.project_slug }}.core.cache import Cache, NullCacheStore
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.db import migrate
-from {{ cookiecutter.project_slug }}.db.session import UnitOfWork, create_engine, create_session_maker, unit_of_work
+from {{ cookiecutter.project_slug }}.db.session import (
+    UnitOfWork,
+    create_engine,
+    create_session_maker,
+    unit_of_work,
+)
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemRepository
@@ -27,7 +32,7 @@ from {{ cookiecutter.project_slug }}.schemas.item import ItemListParams
 from {{ cookiecutter.project_slug }}.services.item import ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
 from tests.conftest import make_settings
-from tests.factories import unique_email
+from tests.factories import audit_log, unique_email
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 SORTS = ["-created_at", "created_at", "title", "-title", "-created_at,title", "title,-updated_at"]
@@ -50,7 +55,7 @@ def service(uow: UnitOfWork) -> ItemService:
     # No cache: these tests are about the queries.
     cache = Cache(NullCacheStore())
     events = OutboxPublisher(uow, lambda: None)
-    return ItemService(uow, ItemRepository(uow.session), events, codec, cache)
+    return ItemService(uow, ItemRepository(uow.session), events, codec, cache, audit_log(uow))
 
 
 async def insert(session: AsyncSession, owner: User, day: int, title: str) -> Item:

@@ -21,7 +21,7 @@ from {{ cookiecutter.project_slug }}.repositories.user import UserRepository
 from {{ cookiecutter.project_slug }}.schemas.item import ItemCreate, ItemListParams, ItemUpdate
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated, ItemService
 from {{ cookiecutter.project_slug }}.services.outbox import OutboxPublisher
-from tests.factories import recorded_events, unique_email
+from tests.factories import audit_log, recorded_events, unique_email
 
 
 async def make_user(uow: UnitOfWork, role: str = "user") -> User:
@@ -38,6 +38,7 @@ def service(
         events or OutboxPublisher(uow, lambda: None),
         CursorCodec("k" * 32),
         cache or Cache(MemoryCacheStore()),
+        audit_log(uow),
     )
 
 

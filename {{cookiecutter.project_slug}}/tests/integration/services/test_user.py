@@ -23,12 +23,17 @@ from {{ cookiecutter.project_slug }}.services.user import (
     UserRegistered,
     UserService,
 )
-from tests.factories import PASSWORD, recorded_events, unique_email
+from tests.factories import PASSWORD, audit_log, recorded_events, unique_email
 
 
 def service(uow: UnitOfWork, events: EventPublisher | None = None) -> UserService:
-    events = events or OutboxPublisher(uow, lambda: None)
-    return UserService(uow, UserRepository(uow.session), events, InMemoryTokenStore())
+    return UserService(
+        uow,
+        UserRepository(uow.session),
+        events or OutboxPublisher(uow, lambda: None),
+        InMemoryTokenStore(),
+        audit_log(uow),
+    )
 
 
 class TestRegister:

@@ -1,11 +1,12 @@
-"""Roles map to permissions; `require_permissions` refuses, and logs, what a role lacks."""
+"""Roles map to permissions; `require_permissions` refuses, logs and audits what a role lacks."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -19,6 +20,7 @@ from {{ cookiecutter.project_slug }}.core.permissions import (
     permissions_of,
 )
 from {{ cookiecutter.project_slug }}.models.user import User
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 
 @pytest.fixture
@@ -31,6 +33,26 @@ def json_log() -> Iterator[io.StringIO]:
     handler.setStream(buffer)
     yield buffer
     configure_logging("WARNING", "console")
+
+
+class RecordingAuditLog(AuditLog):
+    """Keeps what would be written in a transaction of its own (written for real in
+    tests/integration/services/test_audit.py)."""
+
+    def __init__(self) -> None:  # no unit of work: nothing here touches a database
+        self.alone: list[tuple[str, uuid.UUID | None, str, Mapping[str, object] | None]] = []
+
+    async def record_alone(
+        self,
+        action: str,
+        *,
+        actor: uuid.UUID | None,
+        resource: str,
+        resource_id: object = None,
+        changes: Mapping[str, object] | None = None,
+    ) -> None:
+        assert resource_id is None
+        self.alone.append((action, actor, resource, changes))
 
 
 def test_members_manage_items_but_not_accounts() -> None:
@@ -60,22 +82,29 @@ async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
     member = User(email="member@example.com", password_hash="x", role=Role.USER)
     check = require_permissions(Permission.USERS_ADMIN)
 
+    audit = RecordingAuditLog()
+
     with pytest.raises(PermissionDeniedError, match="users:admin"):
-        await check(member, permissions_of(member.role))
+        await check(member, permissions_of(member.role), audit)
 
     lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
     [denial] = [line for line in lines if line["event"] == "permission denied"]
     assert denial["required"] == ["users:admin"]
     assert denial["role"] == "user"
     assert "user_id" in denial
+    assert audit.alone == [
+        ("permission.denied", member.id, "permission", {"required": ["users:admin"], "mode": "all"})
+    ]
 
 
 async def test_a_granted_permission_returns_the_user() -> None:
     admin = User(email="admin@example.com", password_hash="x", role=Role.ADMIN)
 
+    audit = RecordingAuditLog()
     check = require_permissions(Permission.USERS_ADMIN)
 
-    assert await check(admin, permissions_of(admin.role)) is admin
+    assert await check(admin, permissions_of(admin.role), audit) is admin
+    assert audit.alone == []
 
 
 async def test_an_api_key_without_the_scope_is_denied_what_the_role_allows() -> None:
@@ -83,7 +112,7 @@ async def test_an_api_key_without_the_scope_is_denied_what_the_role_allows() -> 
     check = require_permissions(Permission.USERS_ADMIN)
 
     with pytest.raises(PermissionDeniedError):
-        await check(admin, frozenset({Permission.ITEMS_READ}))
+        await check(admin, frozenset({Permission.ITEMS_READ}), RecordingAuditLog())
 
 
 def test_naming_no_permission_is_a_mistake() -> None:
