@@ -235,13 +235,15 @@ class ItemService:
 
     @staticmethod
     async def _write(write: Awaitable[None], item: Item, if_match: Collection[int] | None) -> None:
+        # Read before writing: a failed flush leaves the session unusable, attributes included.
+        item_id, version = item.id, item.version
         try:
             await write
         except StaleVersionError as exc:
             if if_match is None:
                 raise
             raise PreconditionFailedError(
-                f"item {item.id} changed since version {item.version}; read it again"
+                f"item {item_id} changed since version {version}; read it again"
             ) from exc
 
     async def mark_processed(self, item_id: uuid.UUID) -> bool:
