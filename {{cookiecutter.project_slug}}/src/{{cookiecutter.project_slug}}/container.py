@@ -189,6 +189,7 @@ class Container:
             ApiKeyRepository(uow.session),
             self.users(uow),
             self.settings.api_key_pepper_bytes,
+            self.audit(uow),
         )
 
     def idempotency(self, uow: UnitOfWork) -> IdempotencyService:

@@ -26,6 +26,7 @@ from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.api_key import ApiKeyRepository
 from {{ cookiecutter.project_slug }}.schemas.api_key import ApiKeyCreate
+from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 from {{ cookiecutter.project_slug }}.services.user import UserService
 
 log = get_logger(__name__)
@@ -52,11 +53,13 @@ class ApiKeyService:
         keys: ApiKeyRepository,
         users: UserService,
         pepper: bytes,
+        audit: AuditLog,
     ) -> None:
         self._uow = uow
         self._keys = keys
         self._users = users
         self._pepper = pepper
+        self._audit = audit
 
     async def create(self, owner: User, data: ApiKeyCreate) -> tuple[ApiKey, str]:
         """A new key and its full text, which is not kept."""
@@ -81,6 +84,13 @@ class ApiKeyService:
         await self._keys.add(api_key, conflict="key id collision; try again")
         await self._keys.refresh(api_key)
         log.info("api key created", user_id=str(owner.id), key_id=new.key_id)
+        self._audit.record(
+            "api_key.create",
+            actor=owner.id,
+            resource="api_key",
+            resource_id=api_key.id,
+            changes={"key_id": new.key_id, "scopes": sorted(data.scopes)},
+        )
         return api_key, new.key
 
     async def list_active(self, owner: User) -> Sequence[ApiKey]:
@@ -93,6 +103,9 @@ class ApiKeyService:
         api_key.revoked_at = datetime.now(UTC)
         await self._keys.flush()
         log.info("api key revoked", user_id=str(owner.id), key_id=api_key.key_id)
+        self._audit.record(
+            "api_key.revoke", actor=owner.id, resource="api_key", resource_id=api_key.id
+        )
 
     async def authenticate(self, presented: api_keys.PresentedKey) -> KeyGrant:
         """The owner and effective permissions of a valid key; `AuthenticationError` otherwise."""

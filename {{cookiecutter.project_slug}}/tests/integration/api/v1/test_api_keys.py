@@ -15,6 +15,7 @@ from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.main import create_app
 from {{ cookiecutter.project_slug }}.models.api_key import ApiKey
+from {{ cookiecutter.project_slug }}.models.audit import AuditEntry
 from tests.conftest import make_settings, serving
 from tests.factories import auth_headers, unique_email
 from tests.integration.api.v1.test_users import make_admin
@@ -240,6 +241,26 @@ class TestRevokeApiKey:
         assert use.status_code == 401
         assert again.status_code == 404
         assert (await client.get("/api/v1/api-keys", headers=headers)).json() == []
+
+    async def test_creating_and_revoking_a_key_are_audited(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> None:
+        headers = await auth_headers(client)
+        key = await create_key(client, headers)
+        await client.delete(f"/api/v1/api-keys/{key['id']}", headers=headers)
+
+        async with session_maker() as session:
+            rows = await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.resource == "api_key", AuditEntry.resource_id == str(key["id"]))
+                .order_by(AuditEntry.id)
+            )
+            entries = [(row.action, row.changes) for row in rows]
+
+        key_id = str(key["prefix"]).partition("_")[2]
+        assert [action for action, _ in entries] == ["api_key.create", "api_key.revoke"]
+        assert entries[0][1] == {"key_id": key_id, "scopes": ["items:read"]}
+        assert str(key["key"]).partition(".")[2] not in str(entries)  # never the secret
 
     async def test_another_user_s_key_is_not_found(self, client: AsyncClient) -> None:
         owner = await auth_headers(client)
