@@ -220,6 +220,8 @@ def server_env(database_url: str, service_urls: ServiceUrls) -> dict[str, str]:
         DATABASE_URL=database_url,
         # Keys of this server's own: failed logins or limits of other tests never reach it.
         REDIS_KEY_PREFIX=f"{SLUG}-{namespace()}-{uuid.uuid4().hex[:8]}:",
+        # Tests poll while they wait for a worker; the limits have tests of their own.
+        RATE_LIMIT_DEFAULT="1000000/minute",
 {%- if cookiecutter.use_redis == 'y' %}
         REDIS_URL=service_urls.redis,
 {%- endif %}
