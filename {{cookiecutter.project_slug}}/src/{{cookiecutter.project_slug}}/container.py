@@ -256,10 +256,15 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
         # Without Redis, revocations and failed logins are known to this process only.
         tokens: TokenStore = InMemoryTokenStore()
         attempts: AttemptStore = InMemoryAttemptStore()
+        # Other processes cannot invalidate in-process entries: `auto` keeps them only when every
+        # write happens in this process (no broker, so tasks and the relay run here too).
+        in_process = settings.cache_backend == "memory" or (
+            settings.cache_backend == "auto" and settings.effective_broker_url is None
+        )
         cache_store: CacheStore = (
-            NullCacheStore()
-            if settings.cache_backend == "none"
-            else MemoryCacheStore(max_entries=settings.cache_max_entries)
+            MemoryCacheStore(max_entries=settings.cache_max_entries)
+            if in_process
+            else NullCacheStore()
         )
         redis: Redis | None = None
         if settings.redis_url:

@@ -118,7 +118,8 @@ class Settings(BaseSettings):
 
     # Cache
     cache_backend: Literal["auto", "redis", "memory", "none"] = "auto"
-    """`auto`: Redis when REDIS_URL is set, else in-process; `none` turns caching off."""
+    """`auto`: Redis when REDIS_URL is set, else in-process unless workers write too (then
+    none); `memory` forces the per-process cache; `none` turns caching off."""
     cache_ttl_seconds: int = Field(default=300, gt=0)
     """How long a cached value lives unless invalidated sooner."""
     cache_max_entries: int = Field(default=10_000, ge=1)
