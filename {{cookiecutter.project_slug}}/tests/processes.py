@@ -234,6 +234,26 @@ def server_env(database_url: str, service_urls: ServiceUrls) -> dict[str, str]:
 {%- if cookiecutter.use_celery == 'y' %}
 
 
+def celery_worker(*options: str) -> list[str]:
+    """`celery worker` with a node name of its own. Two workers on one host with the default
+    name both claim RabbitMQ's exclusive `celery@<host>.celery.pidbox` queue, and the second one
+    dies (RESOURCE_LOCKED): a worker of another test, or one still shutting down."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        f"{SLUG}.worker",
+        "worker",
+        f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel=INFO",
+        *options,
+    ]
+
+
 def broker_url(service_urls: ServiceUrls) -> str:
     """The end-to-end tests' Celery broker: kept apart by its queue name, not a database number."""
 {%- if cookiecutter.use_redis == 'y' %}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from tests.factories import PASSWORD, unique_email
 from tests.processes import (
     SLUG,
     broker_url,
+    celery_worker,
     delete_queue,
     fresh_database,
     running_server,
@@ -33,20 +33,10 @@ from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
-WORKER = (
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    f"{SLUG}.worker",
-    "worker",
-    "--pool=solo",
-    "--concurrency=1",
-    "--without-heartbeat",
-    "--without-gossip",
-    "--without-mingle",
-    "--loglevel=INFO",
-)
+
+def solo() -> list[str]:
+    """A worker running one task at a time, in its own process (a new node name each call)."""
+    return celery_worker("--pool=solo", "--concurrency=1")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +60,7 @@ def test_worker_runs_the_follow_up_tasks(
 ) -> None:
     env = server_env(migrated_url, service_urls)
     with (
-        started_process(WORKER, env=env, log_path=tmp_path / "worker.log") as worker,
+        started_process(solo(), env=env, log_path=tmp_path / "worker.log") as worker,
         running_server(env, tmp_path / "server.log") as (base_url, _),
         httpx.Client(base_url=base_url, timeout=10) as http,
     ):
@@ -150,7 +140,7 @@ def test_a_transient_database_error_is_retried_with_backoff_until_it_succeeds(
         # The worker's database refuses connections until the proxy starts listening.
         worker_env = {**env, "DATABASE_URL": through(proxy, migrated_url)}
         with (
-            started_process(WORKER, env=worker_env, log_path=tmp_path / "worker.log") as worker,
+            started_process(solo(), env=worker_env, log_path=tmp_path / "worker.log") as worker,
             running_server(env, tmp_path / "server.log") as (base_url, _),
             httpx.Client(base_url=base_url, timeout=10) as http,
         ):
@@ -186,7 +176,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_the_effect_happens_once(
         # task is stuck mid-run when the worker is killed.
         proxy.listen(forward=False)
         first_env = {**env, "DATABASE_URL": through(proxy, migrated_url)}
-        with started_process(WORKER, env=first_env, log_path=tmp_path / "first.log") as first:
+        with started_process(solo(), env=first_env, log_path=tmp_path / "first.log") as first:
             email = unique_email()
             registered = http.post(
                 "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
@@ -198,7 +188,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_the_effect_happens_once(
         # RabbitMQ requeues at once when the connection drops; Redis once the task has been
         # unacknowledged for the visibility timeout, checked when a worker starts.
         time.sleep(visibility_timeout + 1)
-        with started_process(WORKER, env=env, log_path=tmp_path / "second.log") as second:
+        with started_process(solo(), env=env, log_path=tmp_path / "second.log") as second:
             wait_for(welcomed(http, email), "the task was not redelivered", second.log)
             second.stop(timeout=20)
     delete_queue(broker_url(service_urls), env["CELERY_QUEUE"])

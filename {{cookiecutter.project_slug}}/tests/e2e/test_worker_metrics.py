@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 
 from tests.factories import PASSWORD, unique_email
 from tests.processes import (
-    SLUG,
     broker_url,
+    celery_worker,
     delete_queue,
     free_port,
     fresh_database,
@@ -26,20 +25,6 @@ from tests.services import ServiceUrls
 
 pytestmark = pytest.mark.slow
 
-PREFORK_WORKER = (
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    f"{SLUG}.worker",
-    "worker",
-    "--pool=prefork",
-    "--concurrency=2",
-    "--without-heartbeat",
-    "--without-gossip",
-    "--without-mingle",
-    "--loglevel=INFO",
-)
 SUCCEEDED = re.compile(r'^celery_tasks_total\{[^}]*outcome="success"[^}]*\} (\S+)$', re.MULTILINE)
 
 
@@ -69,8 +54,9 @@ def test_worker_metrics_count_the_tasks_its_children_ran(
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "worker-metrics"),
     }
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    prefork = celery_worker("--pool=prefork", "--concurrency=2")
     with (
-        started_process(PREFORK_WORKER, env=worker_env, log_path=tmp_path / "worker.log") as worker,
+        started_process(prefork, env=worker_env, log_path=tmp_path / "worker.log") as worker,
         running_server(env, tmp_path / "server.log") as (base_url, _),
     ):
         # Each registration enqueues a welcome e-mail task after its commit.
