@@ -2,7 +2,8 @@
 
 Cutting closes every connection through the proxy and refuses new ones, which is what clients
 see while a database or Redis restarts; restoring accepts connections again, to the same
-server. The service itself keeps running for the other tests that share it.
+server. Restored with `forward=False`, it accepts connections and never answers: a server that
+hangs. The service itself keeps running for the other tests that share it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from tests.processes import free_port
+
 BUFFER_BYTES = 65536
 
 
@@ -22,21 +25,27 @@ class CuttableProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = 0
+        # Known before the first `restore`, so a process can be pointed here while it refuses.
+        self.port = free_port()
+        self.accepted = 0
+        self._forwarding = True
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    def start(self) -> None:
+    def start(self, *, listening: bool = True) -> None:
         self._thread.start()
-        self._call(self._listen())
+        if listening:
+            self.restore()
 
     def cut(self) -> None:
         """Close every connection and stop listening: connecting is refused until `restore`."""
         self._call(self._cut())
 
-    def restore(self) -> None:
+    def restore(self, *, forward: bool = True) -> None:
+        """Accept connections again: forwarded, or (`forward=False`) held open unanswered."""
+        self._forwarding = forward
         self._call(self._listen())
 
     def close(self) -> None:
@@ -53,7 +62,6 @@ class CuttableProxy:
         self._server = await asyncio.start_server(
             self._forward, "127.0.0.1", self.port, reuse_address=True
         )
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _cut(self) -> None:
         if self._server is not None:
@@ -64,6 +72,10 @@ class CuttableProxy:
         self._writers.clear()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if not self._forwarding:
+            self._writers.add(writer)  # held: the peer waits for an answer that never comes
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -87,9 +99,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @contextlib.contextmanager
-def cuttable_proxy(target_host: str, target_port: int) -> Iterator[CuttableProxy]:
+def cuttable_proxy(
+    target_host: str, target_port: int, *, listening: bool = True
+) -> Iterator[CuttableProxy]:
+    """A running proxy; with `listening=False` it refuses connections until `restore`."""
     proxy = CuttableProxy(target_host, target_port)
-    proxy.start()
+    proxy.start(listening=listening)
     try:
         yield proxy
     finally:

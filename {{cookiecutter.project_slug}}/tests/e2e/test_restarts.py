@@ -124,7 +124,6 @@ async def test_outages_answer_503_and_the_service_recovers_by_itself(
             ),
             service_urls,
         )
-        env["RATE_LIMIT_DEFAULT"] = "1000000/minute"
 {%- if cookiecutter.use_redis == 'y' %}
         redis = urlsplit(service_urls.redis)
         redis_proxy_context = cuttable_proxy(redis.hostname or "127.0.0.1", redis.port or 6379)

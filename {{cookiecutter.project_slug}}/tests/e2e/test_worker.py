@@ -6,6 +6,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ from tests.processes import (
     server_env,
     started_process,
 )
+from tests.proxy import CuttableProxy, cuttable_proxy
 from tests.services import ServiceUrls, namespace
-from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -103,13 +104,14 @@ def test_worker_runs_the_follow_up_tasks(
     assert worker_exit == 0, worker.log()
 
 
-def through(proxy: TcpProxy, database_url: str) -> str:
+def through(proxy: CuttableProxy, database_url: str) -> str:
     return make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
 
 
-def database_proxy(database_url: str) -> TcpProxy:
+def database_proxy(database_url: str) -> AbstractContextManager[CuttableProxy]:
+    """A proxy to the database that refuses connections until the test restores it."""
     url = make_url(database_url)
-    return TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    return cuttable_proxy(url.host or "127.0.0.1", url.port or 5432, listening=False)
 
 
 def wait_for(condition: Callable[[], bool], what: str, log: Callable[[], str]) -> None:
@@ -151,7 +153,7 @@ def test_a_transient_database_error_is_retried_with_backoff_until_it_succeeds(
             assert registered.status_code == 201, registered.text
 
             wait_for(lambda: "retry: Retry in" in worker.log(), "no retry", worker.log)
-            proxy.listen()
+            proxy.restore()
             wait_for(welcomed(http, email), "no welcome e-mail after the retry", worker.log)
             worker.stop(timeout=20)
     delete_queue(broker_url(service_urls), env["CELERY_QUEUE"])
@@ -174,7 +176,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_the_effect_happens_once(
     ):
         # The first worker's database accepts its connection and never answers: the relay
         # task is stuck mid-run when the worker is killed.
-        proxy.listen(forward=False)
+        proxy.restore(forward=False)
         first_env = {**env, "DATABASE_URL": through(proxy, migrated_url)}
         with started_process(solo(), env=first_env, log_path=tmp_path / "first.log") as first:
             email = unique_email()
