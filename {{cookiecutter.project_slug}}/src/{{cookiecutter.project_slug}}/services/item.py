@@ -1,5 +1,9 @@
 """Item use cases. Items are visible and editable by their owner and by admins only.
 
+"Admin" means the caller's effective permissions hold `items:admin` (`granted`, given by the
+caller): an admin signed in with an API key scoped without it sees and changes only their own
+items, like anyone else.
+
 Reads of one item go through the cache (the row, whoever asks; access is checked after), and
 every change invalidates it once committed, so a successful PATCH is never followed by a read of
 the old item.
@@ -11,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
@@ -23,7 +27,8 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     StaleVersionError,
 )
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
-from {{ cookiecutter.project_slug }}.core.permissions import Permission, is_granted
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
@@ -44,6 +49,8 @@ from {{ cookiecutter.project_slug }}.schemas.pagination import (
 )
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
+log = get_logger(__name__)
+
 # Binds cursors to this resource: one issued by another list endpoint is refused here.
 CURSOR_SCOPE = "items"
 
@@ -57,8 +64,8 @@ class ItemCreated(Event):
     item_id: uuid.UUID
 
 
-def _sees_all(actor: User) -> bool:
-    return is_granted(actor.role, [Permission.ITEMS_ADMIN])
+def _sees_all(granted: frozenset[Permission]) -> bool:
+    return holds(granted, [Permission.ITEMS_ADMIN])
 
 
 def item_tag(item_id: uuid.UUID) -> str:
@@ -100,17 +107,19 @@ class ItemService:
         )
         return item
 
-    async def get(self, actor: User, item_id: uuid.UUID) -> Item:
+    async def get(self, actor: User, item_id: uuid.UUID, *, granted: frozenset[Permission]) -> Item:
         """The row itself, for changing it; reads go through `read`."""
         item = await self._items.get(item_id)
         # Someone else's item answers exactly like a missing one, so ids cannot be probed.
-        if item is None or (item.owner_id != actor.id and not _sees_all(actor)):
+        if item is None or (item.owner_id != actor.id and not _sees_all(granted)):
             raise _missing(item_id)
         return item
 
-    async def read(self, actor: User, item_id: uuid.UUID) -> ItemRead:
+    async def read(
+        self, actor: User, item_id: uuid.UUID, *, granted: frozenset[Permission]
+    ) -> ItemRead:
         item = await self._read_model(item_id)
-        if item.owner_id != actor.id and not _sees_all(actor):
+        if item.owner_id != actor.id and not _sees_all(granted):
             raise _missing(item_id)
         return item
 
@@ -131,13 +140,15 @@ class ItemService:
         # row and stored after this runs is never served either.
         self._uow.after_commit(partial(self.cache.invalidate_tags, item_tag(item_id)))
 
-    def _filter(self, actor: User, params: ItemListParams) -> ItemFilter:
+    async def _filter(
+        self, actor: User, params: ItemListParams, granted: frozenset[Permission]
+    ) -> ItemFilter:
         owner_id = params.owner_id
-        if not _sees_all(actor):
+        if not _sees_all(granted):
             # Refused rather than ignored: a client asking for someone else's items must not
             # mistake its own for theirs.
             if owner_id is not None and owner_id != actor.id:
-                raise PermissionDeniedError("only admins may list other owners' items")
+                await self._deny(actor, Permission.ITEMS_ADMIN)
             owner_id = actor.id
         return ItemFilter(
             owner_id=owner_id,
@@ -146,11 +157,29 @@ class ItemService:
             created_before=params.created_before,
         )
 
-    async def list_page(self, actor: User, params: ItemListParams) -> Page[ItemRead]:
+    async def _deny(self, actor: User, permission: Permission) -> NoReturn:
+        """Refuse like `require_permissions` does: logged, and audited whatever the request's
+        transaction does next."""
+        log.warning(
+            "permission denied", user_id=str(actor.id), role=actor.role, required=[permission.value]
+        )
+        await self._audit.record_alone(
+            "permission.denied",
+            actor=actor.id,
+            resource="permission",
+            changes={"required": [permission.value], "mode": "all"},
+        )
+        raise PermissionDeniedError(
+            f"listing other owners' items needs the {permission} permission"
+        )
+
+    async def list_page(
+        self, actor: User, params: ItemListParams, *, granted: frozenset[Permission]
+    ) -> Page[ItemRead]:
         """Offset pagination: one numbered page and the total."""
         page = params.page_params
         items, total = await self._items.list_page(
-            self._filter(actor, params),
+            await self._filter(actor, params, granted),
             params.effective_sort,
             offset=page.offset,
             limit=page.page_size,
@@ -159,9 +188,11 @@ class ItemService:
             [ItemRead.model_validate(item) for item in items], total=total, params=page
         )
 
-    async def list_cursor(self, actor: User, params: ItemListParams) -> CursorPage[ItemRead]:
+    async def list_cursor(
+        self, actor: User, params: ItemListParams, *, granted: frozenset[Permission]
+    ) -> CursorPage[ItemRead]:
         """Cursor pagination: stable under inserts and deletes, no count."""
-        where = self._filter(actor, params)
+        where = await self._filter(actor, params, granted)
         sort = params.effective_sort
         after = None
         if params.cursor is not None:
@@ -196,10 +227,11 @@ class ItemService:
         item_id: uuid.UUID,
         data: ItemUpdate,
         *,
+        granted: frozenset[Permission],
         if_match: Collection[int] | None = None,
     ) -> Item:
         """Change fields; with `if_match`, only while the item is at one of those versions."""
-        item = await self.get(actor, item_id)
+        item = await self.get(actor, item_id, granted=granted)
         _check_version(item, if_match)
         for field, value in data.model_dump(exclude_unset=True).items():
             setattr(item, field, value)
@@ -219,9 +251,14 @@ class ItemService:
         return item
 
     async def delete(
-        self, actor: User, item_id: uuid.UUID, *, if_match: Collection[int] | None = None
+        self,
+        actor: User,
+        item_id: uuid.UUID,
+        *,
+        granted: frozenset[Permission],
+        if_match: Collection[int] | None = None,
     ) -> None:
-        item = await self.get(actor, item_id)
+        item = await self.get(actor, item_id, granted=granted)
         _check_version(item, if_match)
         await self._write(self._items.delete(item), item, if_match)
         self._invalidate_after_commit(item.id)
