@@ -12,7 +12,7 @@ the old item.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Collection
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar, NoReturn
@@ -20,36 +20,25 @@ from typing import ClassVar, NoReturn
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.errors import (
-    InvalidCursorError,
     NotFoundError,
     PermissionDeniedError,
-    PreconditionFailedError,
-    StaleVersionError,
 )
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
-from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemFilter, ItemRepository
 from {{ cookiecutter.project_slug }}.schemas.item import (
-    ITEM_SORT_FIELDS,
     ItemCreate,
     ItemListParams,
     ItemRead,
     ItemUpdate,
 )
-from {{ cookiecutter.project_slug }}.schemas.pagination import (
-    CursorPage,
-    Page,
-    Sort,
-    format_sort,
-    parse_sort,
-)
+from {{ cookiecutter.project_slug }}.schemas.pagination import CursorPage, Page
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
-
-log = get_logger(__name__)
+from {{ cookiecutter.project_slug }}.services.listing import next_cursor, resume
+from {{ cookiecutter.project_slug }}.services.versioning import check_version, write_versioned
 
 # Binds cursors to this resource: one issued by another list endpoint is refused here.
 CURSOR_SCOPE = "items"
@@ -158,17 +147,7 @@ class ItemService:
         )
 
     async def _deny(self, actor: User, permission: Permission) -> NoReturn:
-        """Refuse like `require_permissions` does: logged, and audited whatever the request's
-        transaction does next."""
-        log.warning(
-            "permission denied", user_id=str(actor.id), role=actor.role, required=[permission.value]
-        )
-        await self._audit.record_alone(
-            "permission.denied",
-            actor=actor.id,
-            resource="permission",
-            changes={"required": [permission.value], "mode": "all"},
-        )
+        await self._audit.record_denial(actor.id, actor.role, [permission.value])
         raise PermissionDeniedError(
             f"listing other owners' items needs the {permission} permission"
         )
@@ -193,33 +172,15 @@ class ItemService:
     ) -> CursorPage[ItemRead]:
         """Cursor pagination: stable under inserts and deletes, no count."""
         where = await self._filter(actor, params, granted)
-        sort = params.effective_sort
-        after = None
-        if params.cursor is not None:
-            sort, raw_after = self._read_cursor(params.cursor)
-            if params.requested_sort not in (None, sort):
-                raise InvalidCursorError(
-                    f"the cursor continues sort={format_sort(sort)}; "
-                    "leave `sort` out or start again without a cursor"
-                )
-            after = self._items.ordering(sort).parse(raw_after)
-        items, position = await self._items.list_after(
+        sort, position = resume(self._cursors, CURSOR_SCOPE, params)
+        after = None if position is None else self._items.ordering(sort).parse(position)
+        items, last = await self._items.list_after(
             where, sort, after=after, limit=params.page_limit
         )
-        next_cursor = None
-        if position is not None:
-            state = {"sort": format_sort(sort), "after": position}
-            next_cursor = self._cursors.encode(CURSOR_SCOPE, state)
         return CursorPage[ItemRead](
-            items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
+            items=[ItemRead.model_validate(item) for item in items],
+            next_cursor=next_cursor(self._cursors, CURSOR_SCOPE, sort, last),
         )
-
-    def _read_cursor(self, cursor: str) -> tuple[Sort, object]:
-        state = self._cursors.decode(CURSOR_SCOPE, cursor)
-        try:
-            return parse_sort(str(state["sort"]), ITEM_SORT_FIELDS), state["after"]
-        except (KeyError, ValueError) as exc:
-            raise InvalidCursorError("the cursor is not one this service issued") from exc
 
     async def update(
         self,
@@ -232,12 +193,12 @@ class ItemService:
     ) -> Item:
         """Change fields; with `if_match`, only while the item is at one of those versions."""
         item = await self.get(actor, item_id, granted=granted)
-        _check_version(item, if_match)
+        check_version(f"item {item.id}", item.version, if_match)
         for field, value in data.model_dump(exclude_unset=True).items():
             setattr(item, field, value)
         # The UPDATE carries `WHERE version = <version read>`: a concurrent change in between
         # makes it match nothing, so the check above cannot be raced.
-        await self._write(self._items.flush(), item, if_match)
+        await write_versioned(self._items.flush(), f"item {item.id}", item.version, if_match)
         # The row's version and updated_at are set by the database; read them back.
         await self._items.refresh(item)
         self._invalidate_after_commit(item.id)
@@ -259,8 +220,8 @@ class ItemService:
         if_match: Collection[int] | None = None,
     ) -> None:
         item = await self.get(actor, item_id, granted=granted)
-        _check_version(item, if_match)
-        await self._write(self._items.delete(item), item, if_match)
+        check_version(f"item {item.id}", item.version, if_match)
+        await write_versioned(self._items.delete(item), f"item {item.id}", item.version, if_match)
         self._invalidate_after_commit(item.id)
         self._audit.record(
             "item.delete",
@@ -269,19 +230,6 @@ class ItemService:
             resource_id=item_id,
             changes={"title": item.title},
         )
-
-    @staticmethod
-    async def _write(write: Awaitable[None], item: Item, if_match: Collection[int] | None) -> None:
-        # Read before writing: a failed flush leaves the session unusable, attributes included.
-        item_id, version = item.id, item.version
-        try:
-            await write
-        except StaleVersionError as exc:
-            if if_match is None:
-                raise
-            raise PreconditionFailedError(
-                f"item {item_id} changed since version {version}; read it again"
-            ) from exc
 
     async def mark_processed(self, item_id: uuid.UUID) -> bool:
         """Background processing of a new item; `False` when a redelivery finds it done."""
@@ -292,10 +240,3 @@ class ItemService:
         await self._items.flush()
         self._invalidate_after_commit(item.id)
         return True
-
-
-def _check_version(item: Item, if_match: Collection[int] | None) -> None:
-    if if_match is not None and item.version not in if_match:
-        raise PreconditionFailedError(
-            f"item {item.id} is at version {item.version}; read it again and retry"
-        )
