@@ -30,9 +30,10 @@ SQL_RESERVED = frozenset(_SQL_RESERVED.split())
 # Names the generated modules use themselves: a resource or field called so would shadow them.
 GENERATED_NAMES = frozenset(
     {
-        "actor", "admin", "base", "client", "count", "data", "field", "headers", "owner",
-        "params", "query", "response", "router", "service", "session", "stranger", "total",
-        "uow", "value",
+        "actor", "admin", "base", "change", "changes", "client", "count", "data", "event",
+        "events", "field", "grant", "granted", "grants", "headers", "listed", "original",
+        "owner", "params", "query", "response", "router", "service", "session", "stranger",
+        "total", "uow", "value", "version", "versions", "what",
     }
 )  # fmt: skip
 

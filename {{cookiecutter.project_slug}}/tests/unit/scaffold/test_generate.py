@@ -80,6 +80,8 @@ class TestRefusals:
             ("auth", "title:str", "existing module"),
             ("users", "title:str", "existing module"),
             ("base", "title:str", "generated code"),
+            ("event", "title:str", "generated code"),
+            ("change", "title:str", "generated code"),
             ("cursor", "title:str", "Container already has a member"),
             ("Product", "title:str", "lower_snake_case"),
             ("product", "price:money", "unknown type 'money'"),
