@@ -32,7 +32,7 @@ from tests.support import Bake, Services, asyncpg_url, child_environment, fresh_
 
 OPTION_INDEPENDENT = '-m "not slow"'
 # `scaffold resource NAME --fields FIELDS`: every field type, optional fields, and a resource
-# with nothing to search or sort by but its timestamps.
+# sorted by its timestamps only (its other fields are unbounded, unordered or optional).
 RESOURCES = (
     ("product", "name:str, price:decimal, due:date?"),
     ("note", "body:text, pinned:bool, starts:datetime?, ref:uuid?, rank:int?"),
