@@ -43,8 +43,12 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
-    async with container.unit_of_work() as uow:
+# Requests that by HTTP's rules change nothing; they read without a transaction.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_uow(container: ContainerDep, request: Request) -> AsyncIterator[UnitOfWork]:
+    async with container.unit_of_work(read_only=request.method in READ_ONLY_METHODS) as uow:
         yield uow
 
 
