@@ -145,7 +145,7 @@ def tracing(engine: AsyncEngine) -> Iterator[EventTracing]:
         undo.callback(database.uninstrument)
         for client in clients:
             if getattr(client, "is_instrumented_by_opentelemetry", False):
-                continue  # for the whole process, by its entry point (`instrument_worker`)
+                continue  # for the whole process, by its entry point: leave it be
             client.instrument(tracer_provider=provider)
             undo.callback(client.uninstrument)
         try:
