@@ -160,10 +160,10 @@ def instrument_worker() -> None:
     after that task's span should have begun, so the worker instruments Celery at start-up."""
     if not tracing_configured():
         return
-    # Imported under another name: the container's tracing imports it too, by its own line.
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor as Celery
+    from opentelemetry.instrumentation import celery
 
-    Celery().instrument(tracer_provider=tracer_provider())  # type: ignore[no-untyped-call]
+    instrumentor = celery.CeleryInstrumentor()  # type: ignore[no-untyped-call]
+    instrumentor.instrument(tracer_provider=tracer_provider())
 
 
 def instrument_app(app: FastAPI) -> None:
