@@ -42,7 +42,7 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, event: Event) -> None:
+    async def add(self, event: Event, trace_context: dict[str, str] | None = None) -> None:
         self.session.add(
             OutboxEvent(
                 event_id=event.event_id,
@@ -52,6 +52,7 @@ class OutboxRepository:
                 occurred_at=event.occurred_at,
                 request_id=event.request_id,
                 actor_id=event.actor_id,
+                trace_context=trace_context,
             )
         )
         await self.session.flush()
