@@ -68,6 +68,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_engine,
     create_session_maker,
     unit_of_work,
+    without_transactions,
 )
 from {{ cookiecutter.project_slug }}.handlers import (
     HandlerFunction,
@@ -151,8 +152,10 @@ class Container:
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
-    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.session_maker)
+    def unit_of_work(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work; `read_only` runs it without a transaction (`without_transactions`)."""
+        maker = without_transactions(self.session_maker) if read_only else self.session_maker
+        return unit_of_work(maker)
 
     def events(self, uow: UnitOfWork) -> EventPublisher:
         """Records events in `uow`'s transaction (the outbox); the relay delivers them later."""

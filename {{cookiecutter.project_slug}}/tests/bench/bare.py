@@ -81,12 +81,18 @@ def add_bare_routes(app: FastAPI, database_url: str, secret_key: str) -> None:
 {%- if cookiecutter.include_example_domain == 'y' %}
 
     sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # The service reads without a transaction (`without_transactions`); so does this.
+    reads = async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        expire_on_commit=False,
+        autoflush=False,
+    )
 
     @app.get("/api/v1/items/{item_id}")
     async def read_item(item_id: uuid.UUID, request: Request) -> dict[str, Any]:
         user_id = subject(request, secret_key)
-        # The service's statements: the token's user, then the item, in one transaction.
-        async with sessions() as session:
+        # The service's statements: the token's user, then the item.
+        async with reads() as session:
             user = await session.get(User, user_id)
             if user is None or not user.is_active:
                 raise HTTPException(status_code=401)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import savepoint
 from {{ cookiecutter.project_slug }}.models.outbox import (
     DEAD,
     PENDING,
@@ -127,7 +128,7 @@ class OutboxRepository:
         ends, then fails: two deliveries of one event never both take effect.
         """
         try:
-            async with self.session.begin_nested():
+            async with savepoint(self.session):
                 self.session.add(ProcessedEvent(event_id=event_id, handler=handler))
         except IntegrityError:
             return False
