@@ -1,8 +1,10 @@
 """The bare app: FastAPI, python-jose and SQLAlchemy doing the service's work, nothing around it.
 
 No middleware, no dependency injection, no service layer, no logging: the same JSON for the
-liveness probe, and for the item routes the same JWT checks and the same ORM statements in one
-session. It differs in one respect only: a created item is not handed to a task queue.
+liveness probe, and for the item routes the same JWT checks and the same ORM statements. A
+created item is only inserted: the service also records its event in the outbox and appends a
+hash-chained audit entry, whose chain lock lets one creation commit at a time, so the POST row
+measures those features too, not only the stack around them.
 """
 
 from __future__ import annotations
