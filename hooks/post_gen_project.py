@@ -60,6 +60,8 @@ MANIFEST = (
             "tests/e2e/test_worker_metrics.py",
             # Follows a request's trace into a task (tracing and the example domain prune it too).
             "tests/integration/test_items_telemetry.py",
+            # Follows a request's trace into a real worker (tracing prunes it too).
+            "tests/e2e/test_worker_telemetry.py",
             "deploy/k8s/base/worker-deployment.yaml",
             "deploy/k8s/base/beat-deployment.yaml",
             "deploy/k8s/overlays/*/worker-replicas.yaml",
@@ -78,6 +80,7 @@ MANIFEST = (
                 "src/{slug}/core/telemetry.py",
                 "CeleryInstrumentor(),  # type: ignore[no-untyped-call]",
             ),
+            ("src/{slug}/core/telemetry.py", "def instrument_worker() -> None:"),
             ("src/{slug}/container.py", "tasks: TaskApp"),
             ("src/{slug}/container.py", "from functools import partial"),
             ("src/{slug}/container.py", "tasks=tasks,"),
@@ -196,8 +199,13 @@ MANIFEST = (
             ("src/{slug}/core/logging.py", "from {slug}.core.telemetry import log_processors"),
             ("src/{slug}/core/logging.py", "shared += log_processors()"),
             ("src/{slug}/container.py", "from {slug}.core.telemetry import tracing"),
-            ("src/{slug}/container.py", "stack.enter_context(tracing(engine))"),
+            ("src/{slug}/container.py", "event_tracing = stack.enter_context(tracing(engine))"),
             ("src/{slug}/main.py", "from {slug}.core.telemetry import instrument_app"),
+            ("src/{slug}/worker.py", "from {slug}.core.telemetry import instrument_worker"),
+            (
+                "src/{slug}/worker.py",
+                "instrument_worker()  # task spans from the first task on, when tracing is on",
+            ),
             (
                 "src/{slug}/main.py",
                 "instrument_app(app)  # server spans around everything, when tracing is on",

@@ -10,8 +10,9 @@ The defaults bake (every feature on) runs its whole suite. The other combination
 but those marked `slow` that read the same in every bake (the migration lock, the CLI, the
 server journey, fuzzing, rate-limit load): they change no code path an option touches, and
 running them three times would triple the cost of CI for nothing. Tests an option does change
-run in each combination: Celery on RabbitMQ runs its real-worker test explicitly. The pytest
-arguments are shown in each test's id.
+run in each combination: Celery on RabbitMQ runs its real-worker test explicitly, and the bake
+with tracing on runs its tracing tests (a real server and worker exporting to a receiver among
+them). The pytest arguments are shown in each test's id.
 
 The smallest project (no example domain, no Celery) first gets two resources from `scaffold
 resource`, so a scaffolded resource is held to what the example is held to in the defaults: the
@@ -51,6 +52,8 @@ COMBINATIONS = [
         RESOURCES,
         id="minimal",
     ),
+    # Tracing is off by default, so no other combination has its tests.
+    pytest.param({"use_opentelemetry": "y"}, ["-k telemetry"], (), id="tracing"),
 ]
 
 

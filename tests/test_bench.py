@@ -47,6 +47,9 @@ def test_make_bench_and_the_breakdown_run_end_to_end(bake: Bake, services: Servi
         assert len(row["rounds"]) == 1, row
     assert sum(row["rounds"][0]["requests"] for row in document["rows"]) > 0
     assert set(document["cold_start_seconds"]) == {"full", "bare"}
+    # Read from each server's own metrics: a number, whatever the load did to the limiter.
+    assert "rate-limit checks admitted without Redis (failed open): full " in output
+    assert all(isinstance(n, int) for n in document["rate_limit_failed_open"].values()), document
 
     output = run(["make", "bench-breakdown"], cwd=project, env=env, timeout=900)
 

@@ -48,6 +48,8 @@ class ExportedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, str | int | float | bool]
+    # The ids of the spans this one links to (not its parent).
+    links: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Collector:
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
+                            links=tuple(link.span_id.hex() for link in span.links),
                         )
                     )
         with self._lock:
@@ -85,6 +88,10 @@ class Collector:
     def clear(self) -> None:
         with self._lock:
             self._spans.clear()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def start_collector() -> Collector:

@@ -40,7 +40,7 @@ from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
-from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
+from {{ cookiecutter.project_slug }}.core.events import UNTRACED, Event, EventPublisher, EventTracing
 from {{ cookiecutter.project_slug }}.core.feature_flags import FlagCache
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
@@ -68,6 +68,7 @@ from {{ cookiecutter.project_slug }}.db.session import (
     create_engine,
     create_session_maker,
     unit_of_work,
+    without_transactions,
 )
 from {{ cookiecutter.project_slug }}.handlers import (
     HandlerFunction,
@@ -137,6 +138,8 @@ class Container:
     # Delivers recorded events to their handlers; `kick_relay` asks for a run soon.
     relay: OutboxRelay
     kick_relay: Kick
+    # Keeps an event in the trace that recorded it, through to its handlers (when tracing is on).
+    event_tracing: EventTracing
     mailer: Mailer
     cache: Cache
     # Feature flags as last read by this process (FEATURE_FLAG_CACHE_TTL_SECONDS).
@@ -149,12 +152,14 @@ class Container:
     # Readiness checks by name, for /health/ready.
     checks: Mapping[str, Check]
 
-    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
-        return unit_of_work(self.session_maker)
+    def unit_of_work(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work; `read_only` runs it without a transaction (`without_transactions`)."""
+        maker = without_transactions(self.session_maker) if read_only else self.session_maker
+        return unit_of_work(maker)
 
     def events(self, uow: UnitOfWork) -> EventPublisher:
         """Records events in `uow`'s transaction (the outbox); the relay delivers them later."""
-        return OutboxPublisher(uow, self.kick_relay)
+        return OutboxPublisher(uow, self.kick_relay, self.event_tracing)
 
     def outbox(self, uow: UnitOfWork) -> OutboxService:
         return OutboxService(uow, OutboxRepository(uow.session), self.kick_relay)
@@ -243,7 +248,9 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             application_name=f"{{ cookiecutter.project_slug }}-{role}",
         )
         stack.push_async_callback(engine.dispose)
-        stack.enter_context(tracing(engine))
+        # Events carry no trace unless tracing (when on) supplies the means.
+        event_tracing: EventTracing = UNTRACED
+        event_tracing = stack.enter_context(tracing(engine))
         encryptor = Encryptor(settings.field_encryption_keys)
         bind_encryptor(engine, encryptor)
         session_maker = create_session_maker(engine)
@@ -301,6 +308,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
                 retry_base_seconds=settings.outbox_retry_base_seconds,
                 retry_max_seconds=settings.outbox_retry_max_seconds,
             ),
+            tracing=event_tracing,
         )
         kick_relay: Kick = _leave_to_the_running_relay
         # Without a broker the API process runs the relay itself; with one, workers do.
@@ -344,6 +352,7 @@ async def build_container(settings: Settings, *, role: str = "api") -> AsyncIter
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             relay=relay,
             kick_relay=kick_relay,
+            event_tracing=event_tracing,
             mailer=LogMailer(),
             cache=Cache(
                 cache_store,

@@ -159,9 +159,10 @@ def create_app(
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     app.add_middleware(ErrorHandlerMiddleware)
-    Instrumentator(excluded_handlers=["/metrics"]).add(http_metrics()).instrument(app).expose(
+    # The request-context middleware records the HTTP metrics; the instrumentator serves them.
+    Instrumentator().expose(
         app, include_in_schema=False, dependencies=[Depends(require_metrics_access(settings))]
     )
-    app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS, record=http_metrics())
     instrument_app(app)  # server spans around everything, when tracing is on
     return app

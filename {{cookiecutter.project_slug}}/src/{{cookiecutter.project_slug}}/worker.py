@@ -19,6 +19,7 @@ from {{ cookiecutter.project_slug }}.container import build_container
 from {{ cookiecutter.project_slug }}.core.config import Settings, get_settings
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
 from {{ cookiecutter.project_slug }}.core.metrics import clear_multiprocess_dir, serve_metrics
+from {{ cookiecutter.project_slug }}.core.telemetry import instrument_worker
 from {{ cookiecutter.project_slug }}.tasks.app import LoopRunner, TaskApp, create_celery_app
 
 
@@ -48,6 +49,7 @@ class ContainerThread:
 def create_worker_app() -> TaskApp:
     settings = get_settings()
     configure_logging(settings.log_level, settings.effective_log_format)
+    instrument_worker()  # task spans from the first task on, when tracing is on
     app = create_celery_app(settings)
 
     started: list[ContainerThread] = []

@@ -70,6 +70,7 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
     from starlette.middleware.gzip import GZipMiddleware
 
     from {{ cookiecutter.project_slug }}.api import health, v1
+    from {{ cookiecutter.project_slug }}.api.metrics import http_metrics
     from {{ cookiecutter.project_slug }}.api.problems import (
         handle_app_error,
         handle_http_exception,
@@ -80,7 +81,7 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
     from {{ cookiecutter.project_slug }}.core.errors import AppError{% if cookiecutter.include_example_domain == 'y' %}, NotFoundError{% endif %}
     from {{ cookiecutter.project_slug }}.core.logging import configure_logging
     from {{ cookiecutter.project_slug }}.core.rate_limit import parse_rules
-    from {{ cookiecutter.project_slug }}.main import rate_limiter_of
+    from {{ cookiecutter.project_slug }}.main import rate_limiter_of, revocation_key_of
     from {{ cookiecutter.project_slug }}.middleware.auth import AuthPrincipalMiddleware
     from {{ cookiecutter.project_slug }}.middleware.body_limit import BodySizeLimitMiddleware
     from {{ cookiecutter.project_slug }}.middleware.errors import ErrorHandlerMiddleware
@@ -148,6 +149,7 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
             path_rules={"/api/v1/auth/": parse_rules(settings.rate_limit_auth, "auth")},
             client_addresses=ClientAddressResolver(settings.trusted_proxies),
             routes=lambda: flat_routes(app.router.routes),
+            revocation_key=revocation_key_of,
         )
     if on("+ auth principal"):
         app.add_middleware(
@@ -163,11 +165,14 @@ def build_layered_app(settings: Settings, layers: tuple[str, ...]) -> FastAPI:
     if on("+ error handler"):
         app.add_middleware(ErrorHandlerMiddleware)
     if on("+ metrics"):
-        Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-            app, include_in_schema=False
-        )
+        Instrumentator().expose(app, include_in_schema=False)
     if on("+ request context"):
         from {{ cookiecutter.project_slug }}.main import QUIET_PATHS
 
-        app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
+        # The metrics are recorded by this middleware, with the route template it looks up.
+        app.add_middleware(
+            RequestContextMiddleware,
+            quiet_paths=QUIET_PATHS,
+            record=http_metrics() if on("+ metrics") else None,
+        )
     return app

@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.project_slug }}.core.config import Settings
@@ -94,6 +95,21 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         pass
     return None
+
+
+def unchecked_requests(server: Server) -> int | None:
+    """How many checks the rate limiter admitted without its store (failed open), from the
+    server's own metrics: requests the figures include but the limiter never counted."""
+    try:
+        text = httpx.get(f"{server.base_url}/metrics", timeout=10, trust_env=False).text
+    except httpx.HTTPError:
+        return None
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rate_limit_decisions_total" and sample.labels.get("decision") == "error"
+    )
 
 
 def free_port() -> int:
@@ -611,6 +627,7 @@ def run_comparison(options: Options) -> int:
             bench.generator, (full, bare), plan_scenarios, options.rounds, options.seconds
         )
         memory = {server.name: rss_mb(server.pid) for server in (full, bare)}
+        unchecked = {"full": unchecked_requests(full)}
         cache_rows: list[Row] = []
         if fixture.item_path is not None:
             progress("starting the full stack with its cache on")
@@ -621,6 +638,7 @@ def run_comparison(options: Options) -> int:
             cache_rows = measure_alternating(
                 bench.generator, (cached, full), reads, options.rounds, options.seconds
             )
+            unchecked["cached"] = unchecked_requests(cached)
         stack.close()
         progress("cold starts")
         starts = {
@@ -641,7 +659,11 @@ def run_comparison(options: Options) -> int:
             f"{ratio(starts['full'], starts['bare'])}",
             f"RSS after the run: full {fmt(memory['full'], '.1f')} MB, "
             f"bare {fmt(memory['bare'], '.1f')} MB",
+            "rate-limit checks admitted without Redis (failed open): "
+            + ", ".join(f"{name} {fmt(count, 'd')}" for name, count in unchecked.items()),
         ]
+        if any(unchecked.values()):
+            lines.append("  (those requests skipped the limiter: the figures flatter the stack)")
         path = write_json(
             "bench",
             {
@@ -654,6 +676,7 @@ def run_comparison(options: Options) -> int:
                 "cache_rows": [row.as_json() for row in cache_rows],
                 "cold_start_seconds": starts,
                 "rss_mb_after_run": memory,
+                "rate_limit_failed_open": unchecked,
             },
         )
         lines += [f"JSON: {path}", ""]

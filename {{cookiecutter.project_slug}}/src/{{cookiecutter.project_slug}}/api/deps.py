@@ -43,8 +43,12 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_uow(container: ContainerDep) -> AsyncIterator[UnitOfWork]:
-    async with container.unit_of_work() as uow:
+# Requests that by HTTP's rules change nothing; they read without a transaction.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_uow(container: ContainerDep, request: Request) -> AsyncIterator[UnitOfWork]:
+    async with container.unit_of_work(read_only=request.method in READ_ONLY_METHODS) as uow:
         yield uow
 
 
@@ -109,13 +113,15 @@ async def get_caller(
     # Declare the schemes in OpenAPI; the middleware has already read the credentials.
     _token: Annotated[str | None, Depends(oauth2_scheme)],
     _key: Annotated[str | None, Depends(api_key_scheme)],
-    auth: AuthServiceDep,
-    api_keys: ApiKeyServiceDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
 ) -> Caller:
     """The caller a valid access token or API key names; 401 otherwise."""
+    # Only the service the credential needs is built: as two dependencies, the token and the
+    # key services were both built (and solved) on every authenticated request.
     credentials = credentials_of(request.scope)
     if credentials.api_key is not None:
-        grant = await api_keys.authenticate(credentials.api_key.key)
+        grant = await container.api_keys(uow).authenticate(credentials.api_key.key)
         return Caller(grant.user, grant.permissions, via_api_key=True)
     if credentials.principal is None:
         if credentials.token_presented:
@@ -125,7 +131,7 @@ async def get_caller(
             reason="missing_token",
         )
     # The rate-limit middleware usually asked the token store already, in its own round trip.
-    user = await auth.user_from_claims(
+    user = await container.auth(uow).user_from_claims(
         credentials.principal.claims, revoked=known_revocation(request.scope)
     )
     return Caller(user, permissions_of(user.role), via_api_key=False)

@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from {{ cookiecutter.project_slug }}.api.deps import AuditLogDep, CurrentUser, PermissionsDep
+from {{ cookiecutter.project_slug }}.api.deps import CallerDep, ContainerDep, UnitOfWorkDep
 from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.models.user import User
-from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
 log = get_logger(__name__)
 
 
 def require_permissions(
     *required: Permission, any_of: bool = False
-) -> Callable[[User, frozenset[Permission], AuditLog], Coroutine[Any, Any, User]]:
+) -> Callable[..., Coroutine[Any, Any, User]]:
     """A dependency returning the signed-in user if they hold every permission in `required`
     (or, with `any_of=True`, at least one): through their role, and for an API key also
     through its scopes."""
@@ -30,8 +29,10 @@ def require_permissions(
         raise ValueError("name at least one permission")
     names = [permission.value for permission in required]
 
-    async def check(user: CurrentUser, granted: PermissionsDep, audit: AuditLogDep) -> User:
-        if not holds(granted, required, any_of=any_of):
+    # The audit log is built only for a denial, not as a dependency of every request.
+    async def check(caller: CallerDep, container: ContainerDep, uow: UnitOfWorkDep) -> User:
+        user = caller.user
+        if not holds(caller.permissions, required, any_of=any_of):
             log.warning(
                 "permission denied",
                 user_id=str(user.id),
@@ -40,7 +41,7 @@ def require_permissions(
                 mode="any" if any_of else "all",
             )
             # The request's transaction rolls back with the 403; the denial is kept regardless.
-            await audit.record_alone(
+            await container.audit(uow).record_alone(
                 "permission.denied",
                 actor=user.id,
                 resource="permission",

@@ -9,6 +9,8 @@ event survives the round trip through the table (and a broker) unchanged.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
@@ -75,3 +77,41 @@ class EventPublisher(Protocol):
     async def publish(self, event: Event) -> None:
         """Record `event` in the current transaction; it reaches its handlers after the commit."""
         ...
+
+
+class EventTracing(Protocol):
+    """Carries the trace of the transaction that records an event to the runs of its handlers.
+
+    The relay delivers an event later, often in another process, from a run that several
+    requests' events share: without this, a handler's work would belong to whichever trace that
+    run happens to be in. The composition root picks the implementation: `UNTRACED` unless
+    tracing is on.
+    """
+
+    def capture(self) -> dict[str, str] | None:
+        """The current trace context as W3C trace-context headers, stored with the event."""
+        ...
+
+    def handling(
+        self, handler: str, event: Event, context: Mapping[str, str] | None
+    ) -> AbstractContextManager[object]:
+        """Wraps one run of `handler` on `event`, in the trace `context` recorded with it."""
+        ...
+
+
+class Untraced:
+    """`EventTracing` when tracing is off: nothing stored, nothing started."""
+
+    def capture(self) -> None:
+        return None
+
+    def handling(
+        self,
+        handler: str,  # noqa: ARG002 - the protocol's signature
+        event: Event,  # noqa: ARG002
+        context: Mapping[str, str] | None,  # noqa: ARG002
+    ) -> AbstractContextManager[object]:
+        return nullcontext()
+
+
+UNTRACED = Untraced()

@@ -65,14 +65,15 @@ class UnsafeEvictionPolicyError(RuntimeError):
 def create_rate_limit_redis(
     url: str,
     *,
-    timeout: float = 0.1,
+    timeout: float = 1.0,
     max_connections: int = 50,
     client_name: str = "{{ cookiecutter.project_slug }}-rate-limit",
 ) -> Redis:
-    """A client for the limiter alone, with short timeouts and one immediate retry.
+    """A client for the limiter alone, with one immediate retry.
 
     Concurrent checks beyond `max_connections` wait for a connection (up to `timeout`) instead
-    of failing at once; the limiter's own timeout bounds the whole call.
+    of failing at once; the limiter's own timeout bounds the whole call. The timeouts run on
+    the event loop, so they must leave room for a busy server's lag (see `RateLimiter`).
     """
     pool = BlockingConnectionPool.from_url(
         url,

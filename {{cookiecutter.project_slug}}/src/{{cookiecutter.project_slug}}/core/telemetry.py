@@ -13,11 +13,13 @@ one); each container instruments its engine and the client libraries while it is
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from {{ cookiecutter.project_slug }}.core.events import UNTRACED, Event, EventTracing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -64,12 +66,60 @@ class Instrumentor(Protocol):
     def uninstrument(self, **options: Any) -> object: ...
 
 
+class OutboxTracing:
+    """`EventTracing` over OpenTelemetry: an outbox event stores the W3C trace context it was
+    recorded in, and each handler run is a span continuing that trace.
+
+    The relay run that delivers an event (a Celery task, or the API's own loop) is often not in
+    the request's trace: it may deliver several requests' events, or be started by the beat
+    schedule. So a handler's span takes the stored context as its parent, and links to the
+    relay run instead.
+    """
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self._tracer = provider.get_tracer(__name__)
+
+    def capture(self) -> dict[str, str] | None:
+        from opentelemetry.propagate import inject
+
+        # The configured propagators (OTEL_PROPAGATORS): W3C `traceparent` and `tracestate`,
+        # plus `baggage`, by default.
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        return carrier or None
+
+    @contextmanager
+    def handling(
+        self, handler: str, event: Event, context: Mapping[str, str] | None
+    ) -> Iterator[object]:
+        from opentelemetry import trace
+        from opentelemetry.propagate import extract
+        from opentelemetry.trace import Link, SpanKind
+
+        relay_run = trace.get_current_span().get_span_context()
+        with self._tracer.start_as_current_span(
+            handler,
+            # No stored context (tracing was off when it was recorded): the relay run's trace.
+            context=extract(context) if context else None,
+            kind=SpanKind.CONSUMER,
+            links=[Link(relay_run)] if relay_run.is_valid else None,
+            attributes={
+                "messaging.system": "outbox",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": event.name,
+                "messaging.message.id": str(event.event_id),
+            },
+        ) as span:
+            yield span
+
+
 @contextmanager
-def tracing(engine: AsyncEngine) -> Iterator[None]:
-    """Trace `engine`'s queries and every Redis, httpx and Celery call while the block runs;
-    flush the spans at its end. Does nothing unless `tracing_configured()`."""
+def tracing(engine: AsyncEngine) -> Iterator[EventTracing]:
+    """Trace `engine`'s queries and every Redis, httpx and Celery call while the block runs,
+    and yield what carries a trace through the outbox; flush the spans at its end. Does
+    nothing (and yields `UNTRACED`) unless `tracing_configured()`."""
     if not tracing_configured():
-        yield
+        yield UNTRACED
         return
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -94,12 +144,26 @@ def tracing(engine: AsyncEngine) -> Iterator[None]:
         )
         undo.callback(database.uninstrument)
         for client in clients:
+            if getattr(client, "is_instrumented_by_opentelemetry", False):
+                continue  # for the whole process, by its entry point: leave it be
             client.instrument(tracer_provider=provider)
             undo.callback(client.uninstrument)
         try:
-            yield
+            yield OutboxTracing(provider)
         finally:
             provider.force_flush()
+
+
+def instrument_worker() -> None:
+    """Span every task a Celery process runs or sends, from its very first; unless configured,
+    nothing. A worker opens its container (and with it `tracing`) only once a task needs it,
+    after that task's span should have begun, so the worker instruments Celery at start-up."""
+    if not tracing_configured():
+        return
+    from opentelemetry.instrumentation import celery
+
+    instrumentor = celery.CeleryInstrumentor()  # type: ignore[no-untyped-call]
+    instrumentor.instrument(tracer_provider=tracer_provider())
 
 
 def instrument_app(app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""Request id, log context and the one access line per request.
+"""Request id, log context, the one access line per request and its HTTP metrics.
 
 An incoming `X-Request-ID` is kept when it is a sane token (so ids follow a request across
 services) and replaced otherwise, so log injection through the header is impossible.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -22,6 +23,10 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 access_log = get_logger("{{ cookiecutter.project_slug }}.access")
 
+RecordRequest = Callable[[Scope, str | None, int, float], None]
+"""Records a finished request: its scope, route template (None when no route matched), status
+and duration in seconds."""
+
 
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
@@ -32,8 +37,15 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, quiet_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        quiet_paths: frozenset[str] = frozenset(),
+        record: RecordRequest | None = None,
+    ) -> None:
         self.app = app
+        self.record = record
         # Probes hit these every few seconds; logging each would drown the real traffic.
         self.quiet_paths = quiet_paths
 
@@ -60,14 +72,18 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
+                seconds = time.perf_counter() - started
+                # The template (`/api/v1/items/{item_id}`) groups requests by endpoint, whatever
+                # the ids in the path.
+                route = route_template(scope)
+                if self.record is not None:
+                    self.record(scope, route, status, seconds)
                 if scope["path"] not in self.quiet_paths or status >= 400:
                     access_log.info(
                         "request",
                         status=status,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                        # The template (`/api/v1/items/{item_id}`) groups requests by
-                        # endpoint, whatever the ids in the path.
-                        route=route_template(scope),
+                        duration_ms=round(seconds * 1000, 2),
+                        route=route,
                         user_id=scope["state"].get("user_id"),
                         client=scope["client"][0] if scope.get("client") else None,
                     )

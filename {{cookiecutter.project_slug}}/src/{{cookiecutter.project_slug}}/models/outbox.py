@@ -45,6 +45,9 @@ class OutboxEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(200))
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # W3C trace-context headers (`traceparent`, ...) of the span that recorded the event, so its
+    # handlers run in the same trace; None when tracing is off.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     # When the relay may try it (again): a failed delivery pushes it back.

@@ -21,6 +21,7 @@ from {{ cookiecutter.project_slug }}.core.errors import (
     InvalidCursorError,
     StaleVersionError,
 )
+from {{ cookiecutter.project_slug }}.db.session import savepoint
 from {{ cookiecutter.project_slug }}.models.base import Base
 from {{ cookiecutter.project_slug }}.schemas.pagination import Sort
 
@@ -123,7 +124,7 @@ class Repository(Generic[ModelT]):
         The flush runs in a savepoint so a conflict leaves the surrounding transaction usable.
         """
         try:
-            async with self.session.begin_nested():
+            async with savepoint(self.session):
                 self.session.add(instance)
         except IntegrityError as exc:
             raise ConflictError(conflict) from exc

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.db.session import savepoint
 from {{ cookiecutter.project_slug }}.models.outbox import (
     DEAD,
     PENDING,
@@ -41,7 +42,7 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, event: Event) -> None:
+    async def add(self, event: Event, trace_context: dict[str, str] | None = None) -> None:
         self.session.add(
             OutboxEvent(
                 event_id=event.event_id,
@@ -51,6 +52,7 @@ class OutboxRepository:
                 occurred_at=event.occurred_at,
                 request_id=event.request_id,
                 actor_id=event.actor_id,
+                trace_context=trace_context,
             )
         )
         await self.session.flush()
@@ -126,7 +128,7 @@ class OutboxRepository:
         ends, then fails: two deliveries of one event never both take effect.
         """
         try:
-            async with self.session.begin_nested():
+            async with savepoint(self.session):
                 self.session.add(ProcessedEvent(event_id=event_id, handler=handler))
         except IntegrityError:
             return False

@@ -5,6 +5,8 @@ transaction, so a rolled-back change publishes nothing. `OutboxRelay` delivers c
 to their handlers at least once, in order per aggregate, retrying a failing handler with backoff
 and dead-lettering the event after `max_attempts`. Each handler runs in a unit of work of its own
 that also records (event, handler) in `processed_events`, so a redelivery takes effect once.
+With tracing on, an event keeps the trace context it was recorded in and each handler run
+continues that trace, whichever process or relay run delivers it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from {{ cookiecutter.project_slug }}.core.errors import ConflictError, NotFoundError
-from {{ cookiecutter.project_slug }}.core.events import Event
+from {{ cookiecutter.project_slug }}.core.events import UNTRACED, Event, EventTracing
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork, unit_of_work
 from {{ cookiecutter.project_slug }}.models.outbox import DEAD, OutboxEvent
@@ -43,14 +45,15 @@ class Handler:
 class OutboxPublisher:
     """Records events in the unit of work's transaction and kicks the relay once it commits."""
 
-    def __init__(self, uow: UnitOfWork, kick: Kick) -> None:
+    def __init__(self, uow: UnitOfWork, kick: Kick, tracing: EventTracing = UNTRACED) -> None:
         self._uow = uow
         self._outbox = OutboxRepository(uow.session)
         self._kick = kick
+        self._tracing = tracing
         self._kicked = False
 
     async def publish(self, event: Event) -> None:
-        await self._outbox.add(event)
+        await self._outbox.add(event, trace_context=self._tracing.capture())
         if not self._kicked:
             self._kicked = True
             self._uow.after_commit(self._kick)
@@ -81,10 +84,12 @@ class OutboxRelay:
         session_maker: SessionMaker,
         handlers: Mapping[str, Sequence[Handler]],
         policy: RelayPolicy,
+        tracing: EventTracing = UNTRACED,
     ) -> None:
         self._session_maker = session_maker
         self._handlers = handlers
         self._policy = policy
+        self._tracing = tracing
 
     async def run_once(self) -> int:
         """Deliver one batch; returns how many events it tried."""
@@ -136,12 +141,13 @@ class OutboxRelay:
         # One handler failing does not stop the others; those done are skipped on retry.
         for handler in self._handlers.get(row.name, ()):
             try:
-                async with unit_of_work(self._session_maker) as uow:
-                    first = await OutboxRepository(uow.session).record_processed(
-                        event.event_id, handler.name
-                    )
-                    if first:
-                        await handler.handle(uow, event)
+                with self._tracing.handling(handler.name, event, row.trace_context):
+                    async with unit_of_work(self._session_maker) as uow:
+                        first = await OutboxRepository(uow.session).record_processed(
+                            event.event_id, handler.name
+                        )
+                        if first:
+                            await handler.handle(uow, event)
             except Exception as exc:
                 failures.append(f"{handler.name}: {exc!r}")
         return "; ".join(failures) or None

@@ -38,7 +38,6 @@ def test_middleware_runs_in_the_documented_order(settings: Settings) -> None:
 
     assert outside_in == [
         RequestContextMiddleware.__name__,
-        "PrometheusInstrumentatorMiddleware",
         ErrorHandlerMiddleware.__name__,
         SecurityHeadersMiddleware.__name__,
         CORSMiddleware.__name__,

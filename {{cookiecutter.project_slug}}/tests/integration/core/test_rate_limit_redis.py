@@ -372,31 +372,51 @@ class TestFaults:
             timeout=0.1,
             breaker_seconds=3.0,
         )
-        rules = unique_rules("3/hour")
+        rules = unique_rules("5/hour")
         try:
             assert (await limiter.check(CLIENT, BUCKET, rules)).allowed  # warm: script loaded
             # WRITE pauses scripts only, and only for the moment this test needs.
-            await admin.client_pause(2000, all=False)
+            await admin.client_pause(5000, all=False)
             try:
                 started = time.monotonic()
-                stalled = await limiter.check(CLIENT, BUCKET, rules)
+                stalled = await hits(limiter, rules, limiter.failure_threshold)
                 elapsed = time.monotonic() - started
             finally:
                 await admin.client_unpause()
-            assert stalled.error
-            assert stalled.allowed is fail_open
-            assert elapsed < 1.5  # the timeout, not the 2 s stall
+            assert all(d.error and d.allowed is fail_open for d in stalled)
+            assert elapsed < 4.0  # three timeouts, not three 5 s stalls
             # Redis is back, but the breaker keeps the limiter off it for a few seconds.
             assert (await limiter.check(CLIENT, BUCKET, rules)).error
             await asyncio.sleep(3.2)
-            resumed = await hits(limiter, rules, 4)
+            resumed = await hits(limiter, rules, 6)
         finally:
             await redis.aclose()
         assert not any(d.error for d in resumed)
-        # The stalled call may have run once Redis resumed; either way the limit holds again.
-        assert 1 <= sum(d.allowed for d in resumed) <= 2
+        # The stalled calls may have run once Redis resumed; either way the limit holds again.
+        assert 1 <= sum(d.allowed for d in resumed) <= 4
         assert not resumed[-1].allowed
-        assert metric(rules[0].name, "error") == 2
+        assert metric(rules[0].name, "error") == limiter.failure_threshold + 1
+
+    async def test_one_failure_follows_the_policy_without_opening_the_breaker(
+        self, service_urls: ServiceUrls, admin: Redis, prefix: str, client_name: str
+    ) -> None:
+        redis = create_rate_limit_redis(service_urls.redis, timeout=0.05, client_name=client_name)
+        limiter = RateLimiter(RedisRateLimitStore(redis), key_prefix=prefix, timeout=0.1)
+        rules = unique_rules("5/hour")
+        try:
+            assert (await limiter.check(CLIENT, BUCKET, rules)).allowed  # warm: script loaded
+            await admin.client_pause(2000, all=False)
+            try:
+                stalled = await limiter.check(CLIENT, BUCKET, rules)
+            finally:
+                await admin.client_unpause()
+            after = await limiter.check(CLIENT, BUCKET, rules)
+        finally:
+            await redis.aclose()
+        assert stalled.error
+        # The next check asks Redis again: a slow moment does not switch the limits off.
+        assert not after.error
+        assert after.quotas
 
 
 class TestEvictionPolicy:

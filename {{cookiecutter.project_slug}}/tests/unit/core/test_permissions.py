@@ -6,11 +6,14 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from typing import Any, cast
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.api.deps import Caller
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
+from {{ cookiecutter.project_slug }}.container import Container
 from {{ cookiecutter.project_slug }}.core.errors import PermissionDeniedError
 from {{ cookiecutter.project_slug }}.core.logging import configure_logging
 from {{ cookiecutter.project_slug }}.core.permissions import (
@@ -19,6 +22,7 @@ from {{ cookiecutter.project_slug }}.core.permissions import (
     is_granted,
     permissions_of,
 )
+from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
 
@@ -55,6 +59,27 @@ class RecordingAuditLog(AuditLog):
         self.alone.append((action, actor, resource, changes))
 
 
+class AuditOnlyContainer:
+    """Stands in for the composition root: a denial asks it for the audit log, nothing else."""
+
+    def __init__(self) -> None:
+        self.log = RecordingAuditLog()
+
+    def audit(self, _uow: object) -> AuditLog:
+        return self.log
+
+
+async def run_check(
+    check: Callable[..., Coroutine[Any, Any, User]],
+    user: User,
+    granted: frozenset[Permission],
+    container: AuditOnlyContainer,
+) -> User:
+    caller = Caller(user, granted, via_api_key=False)
+    # The unit of work is only handed on to the container's audit log.
+    return await check(caller, cast(Container, container), cast(UnitOfWork, None))
+
+
 def test_members_manage_items_but_not_accounts() -> None:
     assert is_granted(Role.USER, [Permission.ITEMS_READ, Permission.ITEMS_WRITE])
     assert not is_granted(Role.USER, [Permission.USERS_ADMIN])
@@ -82,17 +107,17 @@ async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
     member = User(email="member@example.com", password_hash="x", role=Role.USER)
     check = require_permissions(Permission.USERS_ADMIN)
 
-    audit = RecordingAuditLog()
+    container = AuditOnlyContainer()
 
     with pytest.raises(PermissionDeniedError, match="users:admin"):
-        await check(member, permissions_of(member.role), audit)
+        await run_check(check, member, permissions_of(member.role), container)
 
     lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.strip()]
     [denial] = [line for line in lines if line["event"] == "permission denied"]
     assert denial["required"] == ["users:admin"]
     assert denial["role"] == "user"
     assert "user_id" in denial
-    assert audit.alone == [
+    assert container.log.alone == [
         ("permission.denied", member.id, "permission", {"required": ["users:admin"], "mode": "all"})
     ]
 
@@ -100,11 +125,11 @@ async def test_a_denial_is_a_403_logged_with_the_user_and_the_permission(
 async def test_a_granted_permission_returns_the_user() -> None:
     admin = User(email="admin@example.com", password_hash="x", role=Role.ADMIN)
 
-    audit = RecordingAuditLog()
+    container = AuditOnlyContainer()
     check = require_permissions(Permission.USERS_ADMIN)
 
-    assert await check(admin, permissions_of(admin.role), audit) is admin
-    assert audit.alone == []
+    assert await run_check(check, admin, permissions_of(admin.role), container) is admin
+    assert container.log.alone == []
 
 
 async def test_an_api_key_without_the_scope_is_denied_what_the_role_allows() -> None:
@@ -112,7 +137,7 @@ async def test_an_api_key_without_the_scope_is_denied_what_the_role_allows() -> 
     check = require_permissions(Permission.USERS_ADMIN)
 
     with pytest.raises(PermissionDeniedError):
-        await check(admin, frozenset({Permission.ITEMS_READ}), RecordingAuditLog())
+        await run_check(check, admin, frozenset({Permission.ITEMS_READ}), AuditOnlyContainer())
 
 
 def test_naming_no_permission_is_a_mistake() -> None:
