@@ -13,6 +13,11 @@ running them three times would triple the cost of CI for nothing. Tests an optio
 run in each combination: Celery on RabbitMQ runs its real-worker test explicitly, and the bake
 with tracing on runs its tracing tests (a real server and worker exporting to a receiver among
 them). The pytest arguments are shown in each test's id.
+
+The smallest project (no example domain, no Celery) first gets two resources from `scaffold
+resource`, so a scaffolded resource is held to what the example is held to in the defaults: the
+lint, the migrations (single head, round trip, models matching them) and the resources' own
+tests all run in that bake's checks and suite. Refusals are `test_scaffold.py`'s.
 """
 
 from __future__ import annotations
@@ -27,19 +32,40 @@ from filelock import FileLock
 from tests.support import Bake, Services, asyncpg_url, child_environment, fresh_database, run
 
 OPTION_INDEPENDENT = '-m "not slow"'
+# `scaffold resource NAME --fields FIELDS`: every field type, optional fields, and a resource
+# sorted by its timestamps only (its other fields are unbounded, unordered or optional).
+RESOURCES = (
+    ("product", "name:str, price:decimal, due:date?"),
+    ("note", "body:text, pinned:bool, starts:datetime?, ref:uuid?, rank:int?"),
+)
 COMBINATIONS = [
-    pytest.param({}, [""], id="defaults"),
+    pytest.param({}, [""], (), id="defaults"),
     pytest.param(
         {"use_redis": "n"},
         [OPTION_INDEPENDENT, "tests/e2e/test_worker.py"],
+        (),
         id="celery-on-rabbitmq",
     ),
     pytest.param(
-        {"use_celery": "n", "include_example_domain": "n"}, [OPTION_INDEPENDENT], id="minimal"
+        {"use_celery": "n", "include_example_domain": "n"},
+        [OPTION_INDEPENDENT],
+        RESOURCES,
+        id="minimal",
     ),
     # Tracing is off by default, so no other combination has its tests.
-    pytest.param({"use_opentelemetry": "y"}, ["-k telemetry"], id="tracing"),
+    pytest.param({"use_opentelemetry": "y"}, ["-k telemetry"], (), id="tracing"),
 ]
+
+
+def scaffold(project: Path, resources: tuple[tuple[str, str], ...]) -> None:
+    """Scaffold `resources` in order; each migration is numbered after the ones before it."""
+    versions = f"src/{project.name}/db/migrations/versions"
+    # The highest number shipped (numbers may skip where a feature's migration was pruned).
+    shipped = max(int(path.name[:4]) for path in (project / versions).glob("[0-9]*.py"))
+    for number, (name, fields) in enumerate(resources, start=shipped + 1):
+        command = ["uv", "run", "--no-sync", project.name, "scaffold", "resource", name]
+        output = run([*command, "--fields", fields], cwd=project)
+        assert f"created {versions}/{number:04d}_{name}" in output, output
 
 
 @pytest.fixture
@@ -54,15 +80,20 @@ def one_suite_at_a_time(session_dir: Path) -> Iterator[FileLock]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("combination", "test_runs"), COMBINATIONS)
+@pytest.mark.parametrize(("combination", "test_runs", "resources"), COMBINATIONS)
 @pytest.mark.usefixtures("one_suite_at_a_time")
 def test_baked_project_passes_its_own_checks(
-    bake: Bake, services: Services, combination: dict[str, str], test_runs: list[str]
+    bake: Bake,
+    services: Services,
+    combination: dict[str, str],
+    test_runs: list[str],
+    resources: tuple[tuple[str, str], ...],
 ) -> None:
     project = bake(**combination)
     slug = project.name
 
     run(["uv", "sync"], cwd=project)
+    scaffold(project, resources)
     run(["make", "lint"], cwd=project)
 
     with fresh_database(services) as database_url:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from httpx import AsyncClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.events import Event
 from {{ cookiecutter.project_slug }}.db.session import SessionMaker, UnitOfWork
 from {{ cookiecutter.project_slug }}.models.outbox import OutboxEvent
+from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
 from {{ cookiecutter.project_slug }}.repositories.outbox import event_of
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
@@ -96,3 +97,26 @@ async def login(client: AsyncClient, email: str, password: str = PASSWORD) -> di
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     return body
+
+
+async def admin_headers(client: AsyncClient, session_maker: SessionMaker) -> dict[str, str]:
+    """Register a fresh user, make them an admin, and return the Authorization header of a
+    login (a session: every permission of the role)."""
+    email = unique_email()
+    await register(client, email)
+    async with session_maker() as session:
+        await session.execute(update(User).where(User.email == email).values(role="admin"))
+        await session.commit()
+    return bearer((await login(client, email))["access_token"])
+
+
+async def api_key_headers(
+    client: AsyncClient, session: dict[str, str], scopes: list[str]
+) -> dict[str, str]:
+    """The `X-API-Key` header of a new key, created with a login's `session` headers and
+    limited to `scopes`."""
+    response = await client.post(
+        "/api/v1/api-keys", json={"name": "scoped", "scopes": scopes}, headers=session
+    )
+    assert response.status_code == 201, response.text
+    return {"X-API-Key": response.json()["key"]}

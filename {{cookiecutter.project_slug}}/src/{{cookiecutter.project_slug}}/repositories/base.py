@@ -28,6 +28,12 @@ from {{ cookiecutter.project_slug }}.schemas.pagination import Sort
 ModelT = TypeVar("ModelT", bound=Base)
 
 
+def contains(column: InstrumentedAttribute[Any], text: str) -> ColumnElement[bool]:
+    """`column` contains `text`, in any case; `%`, `_` and `\\` in `text` match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
 def _adapter(column: InstrumentedAttribute[Any]) -> TypeAdapter[Any]:
     return TypeAdapter(column.type.python_type)
 

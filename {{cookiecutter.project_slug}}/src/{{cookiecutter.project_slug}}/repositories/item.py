@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from {{ cookiecutter.project_slug }}.models.item import Item
-from {{ cookiecutter.project_slug }}.repositories.base import Ordering, Repository
+from {{ cookiecutter.project_slug }}.repositories.base import Ordering, Repository, contains
 from {{ cookiecutter.project_slug }}.schemas.item import ITEM_SORT_FIELDS
 from {{ cookiecutter.project_slug }}.schemas.pagination import Sort
 
@@ -34,10 +34,6 @@ class ItemFilter:
     created_before: datetime | None = None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class ItemRepository(Repository[Item]):
     async def get(self, item_id: uuid.UUID) -> Item | None:
         return await self.session.get(Item, item_id)
@@ -52,7 +48,7 @@ class ItemRepository(Repository[Item]):
         if where.owner_id is not None:
             query = query.where(Item.owner_id == where.owner_id)
         if where.text:
-            query = query.where(Item.title.ilike(f"%{_escape_like(where.text)}%", escape="\\"))
+            query = query.where(contains(Item.title, where.text))
         if where.created_after is not None:
             query = query.where(Item.created_at > where.created_after)
         if where.created_before is not None:

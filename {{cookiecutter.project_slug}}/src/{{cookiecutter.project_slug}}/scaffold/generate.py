@@ -8,6 +8,7 @@ to the entries of the same kind, so they survive a user's own edits to those mod
 from __future__ import annotations
 
 import ast
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ PACKAGE = __name__.split(".")[0]
 DEFAULT_FIELDS = "name:str"
 # Modules of the package whose names a resource must not take, whatever layer they live in.
 LAYERS = ("models", "schemas", "repositories", "services")
+POSTGRES_MAX_IDENTIFIER = 63
 
 
 @dataclass
@@ -95,7 +97,7 @@ def plan_resource(name: str, fields: str | None, *, plural: str | None, root: Pa
     files = {
         package / "models" / f"{spec.name}.py": render_model(spec),
         package / "schemas" / f"{spec.name}.py": render_schemas(spec),
-        package / "repositories" / f"{spec.name}.py": render(templates.REPOSITORY, spec),
+        package / "repositories" / f"{spec.name}.py": render_repository(spec),
         package / "services" / f"{spec.name}.py": render_service(spec),
         package / "api" / "v1" / f"{spec.plural}.py": render_router(spec),
         migration_path(spec, package): render_migration(spec, package),
@@ -178,6 +180,7 @@ def render(template: Template, spec: ResourceSpec, **values: str) -> str:
         Class=spec.class_name,
         Plural=spec.plural.replace("_", " ").capitalize(),
         PERMISSION=spec.permission,
+        CONST=spec.constant,
         url=spec.url,
         human=human,
         human_plural=spec.plural.replace("_", " "),
@@ -213,6 +216,26 @@ def python_imports(types: Iterable[str]) -> tuple[set[str], dict[str, set[str]]]
     return plain, modules
 
 
+def index_name(plural: str, columns: Iterable[str]) -> str:
+    """`ix_<plural>_<columns>`, shortened with a hash where PostgreSQL would truncate it."""
+    name = "_".join(["ix", plural, *columns])
+    if len(name) <= POSTGRES_MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: POSTGRES_MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def indexes(spec: ResourceSpec) -> list[tuple[str, list[str]]]:
+    """One index per sort field, for one owner's rows and for everyone's, each ending in `id`
+    like the keyset order does."""
+    found = []
+    for scope in (["owner_id"], []):
+        for field_name in spec.sort_fields:
+            columns = [*scope, field_name, "id"]
+            found.append((index_name(spec.plural, columns), columns))
+    return found
+
+
 def render_model(spec: ResourceSpec) -> str:
     columns = []
     sqlalchemy = {"ForeignKey", "Index", "Integer"}
@@ -229,7 +252,17 @@ def render_model(spec: ResourceSpec) -> str:
     imports = import_lines(plain, {k: v for k, v in modules.items() if k != "sqlalchemy"})
     orm = {"Mapped", "mapped_column"}
     imports += "\n\n" + import_lines([], {"sqlalchemy": sqlalchemy, "sqlalchemy.orm": orm})
-    return render(templates.MODEL, spec, imports=imports, columns="\n".join(columns))
+    index_lines = [
+        f"        Index({name!r}, {', '.join(repr(c) for c in cols)}),".replace("'", '"')
+        for name, cols in indexes(spec)
+    ]
+    return render(
+        templates.MODEL,
+        spec,
+        imports=imports,
+        columns="\n".join(columns),
+        indexes="\n".join(index_lines),
+    )
 
 
 def render_schemas(spec: ResourceSpec) -> str:
@@ -257,8 +290,15 @@ def render_schemas(spec: ResourceSpec) -> str:
             read.append(f"    {name}: {kind.response}")
     types = [field_spec.type.response for field_spec in spec.fields]
     plain, modules = python_imports(types)
+    modules["typing"] = {"ClassVar"}
     if aliases:
-        modules["typing"] = {"Annotated"}
+        modules["typing"].add("Annotated")
+    search = spec.search_field
+    search_param = ""
+    if search is not None:
+        modules["typing"].add("Annotated")
+        base.add("Text")
+        search_param = render(templates.SEARCH_PARAM, spec, field=search.name) + "\n"
     text = render(
         templates.SCHEMAS,
         spec,
@@ -268,6 +308,8 @@ def render_schemas(spec: ResourceSpec) -> str:
         create_fields="\n".join(create),
         update_fields="\n".join(update),
         read_fields="\n".join(read),
+        sort_fields=", ".join(f'"{name}"' for name in spec.sort_fields),
+        search_param=search_param,
     )
     if not aliases:
         text = text.replace(
@@ -275,13 +317,34 @@ def render_schemas(spec: ResourceSpec) -> str:
             "limits.\n\n\n",
             "",
         )
-        text = text.replace("ConfigDict, Field", "ConfigDict")
     return text
 
 
+def render_repository(spec: ResourceSpec) -> str:
+    search = spec.search_field
+    sortable = [f'    "{name}": {spec.class_name}.{name},' for name in spec.sort_fields]
+    values = {
+        "sortable": "\n".join(sortable),
+        "base_imports": "Ordering, Repository",
+        "search_filter": "",
+        "search_clause": "",
+    }
+    if search is not None:
+        values["base_imports"] = "Ordering, Repository, contains"
+        values["search_filter"] = "    text: str | None = None"
+        column = f"{spec.class_name}.{search.name}"
+        values["search_clause"] = "\n".join(
+            [
+                "        if where.text:",
+                f"            query = query.where(contains({column}, where.text))",
+            ]
+        )
+    return render(templates.REPOSITORY, spec, **values)
+
+
 def render_service(spec: ResourceSpec) -> str:
-    arguments = ", ".join(f"{f.name}=data.{f.name}" for f in spec.fields)
-    return render(templates.SERVICE, spec, create_arguments=arguments)
+    search = "" if spec.search_field is None else "\n            text=params.q,"
+    return render(templates.SERVICE, spec, search_argument=search)
 
 
 def render_router(spec: ResourceSpec) -> str:
@@ -314,9 +377,19 @@ def render_migration(spec: ResourceSpec, package: Path) -> str:
         f'        sa.Column("{f.name}", {f.type.migration}, nullable={f.optional}),'
         for f in spec.fields
     ]
+    create_indexes = [
+        f'    op.create_index("{name}", "{spec.plural}", {list(columns)!r})'.replace("'", '"')
+        for name, columns in indexes(spec)
+    ]
+    drop_indexes = [
+        f'    op.drop_index("{name}", table_name="{spec.plural}")'
+        for name, _ in reversed(indexes(spec))
+    ]
     return render(
         templates.MIGRATION,
         spec,
+        create_indexes="\n".join(create_indexes),
+        drop_indexes="\n".join(drop_indexes),
         revision=revision,
         down_revision=down_revision,
         down_revision_literal=repr(down_revision).replace("'", '"'),
@@ -426,7 +499,14 @@ def register_in_container(source: str, spec: ResourceSpec) -> str:
     end = methods[-1].end_lineno or methods[-1].lineno
     method = (
         f"\n    def {spec.plural}(self, uow: UnitOfWork) -> {spec.class_name}Service:\n"
-        f"        return {spec.class_name}Service({spec.class_name}Repository(uow.session))\n"
+        f"        return {spec.class_name}Service(\n"
+        f"            uow,\n"
+        f"            {spec.class_name}Repository(uow.session),\n"
+        f"            self.events(uow),\n"
+        f"            self.cursors,\n"
+        f"            self.cache,\n"
+        f"            self.audit(uow),\n"
+        f"        )\n"
     )
     source = _insert(source, end, method)
     return _add_imports(

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
-# Keeps `ix_<plural>_owner_id_created_at` within PostgreSQL's 63-character identifiers.
+# Keeps `pk_<plural>` and `fk_<plural>_owner_id_users` readable; longer index names are shortened.
 MAX_NAME_LENGTH = 30
 
 # Reserved in PostgreSQL (and most other SQL databases): a table or module called `order` works
@@ -30,9 +30,10 @@ SQL_RESERVED = frozenset(_SQL_RESERVED.split())
 # Names the generated modules use themselves: a resource or field called so would shadow them.
 GENERATED_NAMES = frozenset(
     {
-        "actor", "admin", "base", "client", "count", "data", "field", "headers", "owner",
-        "params", "query", "response", "router", "service", "session", "stranger", "total",
-        "uow", "value",
+        "actor", "admin", "base", "change", "changes", "client", "count", "data", "event",
+        "events", "field", "grant", "granted", "grants", "headers", "listed", "original",
+        "owner", "params", "query", "response", "router", "service", "session", "stranger",
+        "total", "uow", "value", "version", "versions", "what",
     }
 )  # fmt: skip
 
@@ -146,6 +147,10 @@ FIELD_TYPES: dict[str, FieldType] = {
 }
 
 
+# Sorting by these needs an index per field; `text` is unbounded, `bool` and `uuid` order nothing.
+SORTABLE_TYPES = frozenset({"str", "int", "decimal", "date", "datetime"})
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
@@ -184,6 +189,22 @@ class ResourceSpec:
     @property
     def permission(self) -> str:
         return self.plural.upper()
+
+    @property
+    def constant(self) -> str:
+        return self.name.upper()
+
+    @property
+    def sort_fields(self) -> tuple[str, ...]:
+        """What a list may be sorted by: the timestamps, and every required field whose values
+        order meaningfully (a NULL has no place in a keyset position)."""
+        own = [f.name for f in self.fields if f.type_name in SORTABLE_TYPES and not f.optional]
+        return ("created_at", "updated_at", *own)
+
+    @property
+    def search_field(self) -> FieldSpec | None:
+        """The first text field: `q` searches it."""
+        return next((f for f in self.fields if f.type_name in ("str", "text")), None)
 
 
 def pluralise(name: str) -> str:

@@ -20,9 +20,12 @@ from typing import Any
 import orjson
 import structlog
 
+from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.audit import AuditEntry
 from {{ cookiecutter.project_slug }}.repositories.audit import AuditRepository
+
+log = get_logger(__name__)
 
 # The first entry links to this: a chain that lost its first entries does not verify.
 GENESIS_HASH = "0" * 64
@@ -143,6 +146,21 @@ class AuditLog:
             audit.record(
                 action, actor=actor, resource=resource, resource_id=resource_id, changes=changes
             )
+
+    async def record_denial(
+        self, actor: uuid.UUID, role: str, required: Sequence[str], *, mode: str = "all"
+    ) -> None:
+        """Log a refused permission and audit it in a transaction of its own: the refusal rolls
+        the request's back."""
+        log.warning(
+            "permission denied", user_id=str(actor), role=role, required=list(required), mode=mode
+        )
+        await self.record_alone(
+            "permission.denied",
+            actor=actor,
+            resource="permission",
+            changes={"required": list(required), "mode": mode},
+        )
 
     async def _write(self) -> None:
         pending, self._pending = self._pending, []

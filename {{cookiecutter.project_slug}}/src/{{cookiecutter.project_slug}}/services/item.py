@@ -1,5 +1,9 @@
 """Item use cases. Items are visible and editable by their owner and by admins only.
 
+"Admin" means the caller's effective permissions hold `items:admin` (`granted`, given by the
+caller): an admin signed in with an API key scoped without it sees and changes only their own
+items, like anyone else.
+
 Reads of one item go through the cache (the row, whoever asks; access is checked after), and
 every change invalidates it once committed, so a successful PATCH is never followed by a read of
 the old item.
@@ -8,41 +12,33 @@ the old item.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Collection
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, cached
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.errors import (
-    InvalidCursorError,
     NotFoundError,
     PermissionDeniedError,
-    PreconditionFailedError,
-    StaleVersionError,
 )
 from {{ cookiecutter.project_slug }}.core.events import Event, EventPublisher
-from {{ cookiecutter.project_slug }}.core.permissions import Permission, is_granted
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, holds
 from {{ cookiecutter.project_slug }}.db.session import UnitOfWork
 from {{ cookiecutter.project_slug }}.models.item import Item
 from {{ cookiecutter.project_slug }}.models.user import User
 from {{ cookiecutter.project_slug }}.repositories.item import ItemFilter, ItemRepository
 from {{ cookiecutter.project_slug }}.schemas.item import (
-    ITEM_SORT_FIELDS,
     ItemCreate,
     ItemListParams,
     ItemRead,
     ItemUpdate,
 )
-from {{ cookiecutter.project_slug }}.schemas.pagination import (
-    CursorPage,
-    Page,
-    Sort,
-    format_sort,
-    parse_sort,
-)
+from {{ cookiecutter.project_slug }}.schemas.pagination import CursorPage, Page
 from {{ cookiecutter.project_slug }}.services.audit import AuditLog
+from {{ cookiecutter.project_slug }}.services.listing import next_cursor, resume
+from {{ cookiecutter.project_slug }}.services.versioning import check_version, write_versioned
 
 # Binds cursors to this resource: one issued by another list endpoint is refused here.
 CURSOR_SCOPE = "items"
@@ -57,8 +53,8 @@ class ItemCreated(Event):
     item_id: uuid.UUID
 
 
-def _sees_all(actor: User) -> bool:
-    return is_granted(actor.role, [Permission.ITEMS_ADMIN])
+def _sees_all(granted: frozenset[Permission]) -> bool:
+    return holds(granted, [Permission.ITEMS_ADMIN])
 
 
 def item_tag(item_id: uuid.UUID) -> str:
@@ -100,17 +96,19 @@ class ItemService:
         )
         return item
 
-    async def get(self, actor: User, item_id: uuid.UUID) -> Item:
+    async def get(self, actor: User, item_id: uuid.UUID, *, granted: frozenset[Permission]) -> Item:
         """The row itself, for changing it; reads go through `read`."""
         item = await self._items.get(item_id)
         # Someone else's item answers exactly like a missing one, so ids cannot be probed.
-        if item is None or (item.owner_id != actor.id and not _sees_all(actor)):
+        if item is None or (item.owner_id != actor.id and not _sees_all(granted)):
             raise _missing(item_id)
         return item
 
-    async def read(self, actor: User, item_id: uuid.UUID) -> ItemRead:
+    async def read(
+        self, actor: User, item_id: uuid.UUID, *, granted: frozenset[Permission]
+    ) -> ItemRead:
         item = await self._read_model(item_id)
-        if item.owner_id != actor.id and not _sees_all(actor):
+        if item.owner_id != actor.id and not _sees_all(granted):
             raise _missing(item_id)
         return item
 
@@ -131,13 +129,15 @@ class ItemService:
         # row and stored after this runs is never served either.
         self._uow.after_commit(partial(self.cache.invalidate_tags, item_tag(item_id)))
 
-    def _filter(self, actor: User, params: ItemListParams) -> ItemFilter:
+    async def _filter(
+        self, actor: User, params: ItemListParams, granted: frozenset[Permission]
+    ) -> ItemFilter:
         owner_id = params.owner_id
-        if not _sees_all(actor):
+        if not _sees_all(granted):
             # Refused rather than ignored: a client asking for someone else's items must not
             # mistake its own for theirs.
             if owner_id is not None and owner_id != actor.id:
-                raise PermissionDeniedError("only admins may list other owners' items")
+                await self._deny(actor, Permission.ITEMS_ADMIN)
             owner_id = actor.id
         return ItemFilter(
             owner_id=owner_id,
@@ -146,11 +146,19 @@ class ItemService:
             created_before=params.created_before,
         )
 
-    async def list_page(self, actor: User, params: ItemListParams) -> Page[ItemRead]:
+    async def _deny(self, actor: User, permission: Permission) -> NoReturn:
+        await self._audit.record_denial(actor.id, actor.role, [permission.value])
+        raise PermissionDeniedError(
+            f"listing other owners' items needs the {permission} permission"
+        )
+
+    async def list_page(
+        self, actor: User, params: ItemListParams, *, granted: frozenset[Permission]
+    ) -> Page[ItemRead]:
         """Offset pagination: one numbered page and the total."""
         page = params.page_params
         items, total = await self._items.list_page(
-            self._filter(actor, params),
+            await self._filter(actor, params, granted),
             params.effective_sort,
             offset=page.offset,
             limit=page.page_size,
@@ -159,36 +167,20 @@ class ItemService:
             [ItemRead.model_validate(item) for item in items], total=total, params=page
         )
 
-    async def list_cursor(self, actor: User, params: ItemListParams) -> CursorPage[ItemRead]:
+    async def list_cursor(
+        self, actor: User, params: ItemListParams, *, granted: frozenset[Permission]
+    ) -> CursorPage[ItemRead]:
         """Cursor pagination: stable under inserts and deletes, no count."""
-        where = self._filter(actor, params)
-        sort = params.effective_sort
-        after = None
-        if params.cursor is not None:
-            sort, raw_after = self._read_cursor(params.cursor)
-            if params.requested_sort not in (None, sort):
-                raise InvalidCursorError(
-                    f"the cursor continues sort={format_sort(sort)}; "
-                    "leave `sort` out or start again without a cursor"
-                )
-            after = self._items.ordering(sort).parse(raw_after)
-        items, position = await self._items.list_after(
+        where = await self._filter(actor, params, granted)
+        sort, position = resume(self._cursors, CURSOR_SCOPE, params)
+        after = None if position is None else self._items.ordering(sort).parse(position)
+        items, last = await self._items.list_after(
             where, sort, after=after, limit=params.page_limit
         )
-        next_cursor = None
-        if position is not None:
-            state = {"sort": format_sort(sort), "after": position}
-            next_cursor = self._cursors.encode(CURSOR_SCOPE, state)
         return CursorPage[ItemRead](
-            items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
+            items=[ItemRead.model_validate(item) for item in items],
+            next_cursor=next_cursor(self._cursors, CURSOR_SCOPE, sort, last),
         )
-
-    def _read_cursor(self, cursor: str) -> tuple[Sort, object]:
-        state = self._cursors.decode(CURSOR_SCOPE, cursor)
-        try:
-            return parse_sort(str(state["sort"]), ITEM_SORT_FIELDS), state["after"]
-        except (KeyError, ValueError) as exc:
-            raise InvalidCursorError("the cursor is not one this service issued") from exc
 
     async def update(
         self,
@@ -196,16 +188,17 @@ class ItemService:
         item_id: uuid.UUID,
         data: ItemUpdate,
         *,
+        granted: frozenset[Permission],
         if_match: Collection[int] | None = None,
     ) -> Item:
         """Change fields; with `if_match`, only while the item is at one of those versions."""
-        item = await self.get(actor, item_id)
-        _check_version(item, if_match)
+        item = await self.get(actor, item_id, granted=granted)
+        check_version(f"item {item.id}", item.version, if_match)
         for field, value in data.model_dump(exclude_unset=True).items():
             setattr(item, field, value)
         # The UPDATE carries `WHERE version = <version read>`: a concurrent change in between
         # makes it match nothing, so the check above cannot be raced.
-        await self._write(self._items.flush(), item, if_match)
+        await write_versioned(self._items.flush(), f"item {item.id}", item.version, if_match)
         # The row's version and updated_at are set by the database; read them back.
         await self._items.refresh(item)
         self._invalidate_after_commit(item.id)
@@ -219,11 +212,16 @@ class ItemService:
         return item
 
     async def delete(
-        self, actor: User, item_id: uuid.UUID, *, if_match: Collection[int] | None = None
+        self,
+        actor: User,
+        item_id: uuid.UUID,
+        *,
+        granted: frozenset[Permission],
+        if_match: Collection[int] | None = None,
     ) -> None:
-        item = await self.get(actor, item_id)
-        _check_version(item, if_match)
-        await self._write(self._items.delete(item), item, if_match)
+        item = await self.get(actor, item_id, granted=granted)
+        check_version(f"item {item.id}", item.version, if_match)
+        await write_versioned(self._items.delete(item), f"item {item.id}", item.version, if_match)
         self._invalidate_after_commit(item.id)
         self._audit.record(
             "item.delete",
@@ -232,19 +230,6 @@ class ItemService:
             resource_id=item_id,
             changes={"title": item.title},
         )
-
-    @staticmethod
-    async def _write(write: Awaitable[None], item: Item, if_match: Collection[int] | None) -> None:
-        # Read before writing: a failed flush leaves the session unusable, attributes included.
-        item_id, version = item.id, item.version
-        try:
-            await write
-        except StaleVersionError as exc:
-            if if_match is None:
-                raise
-            raise PreconditionFailedError(
-                f"item {item_id} changed since version {version}; read it again"
-            ) from exc
 
     async def mark_processed(self, item_id: uuid.UUID) -> bool:
         """Background processing of a new item; `False` when a redelivery finds it done."""
@@ -255,10 +240,3 @@ class ItemService:
         await self._items.flush()
         self._invalidate_after_commit(item.id)
         return True
-
-
-def _check_version(item: Item, if_match: Collection[int] | None) -> None:
-    if if_match is not None and item.version not in if_match:
-        raise PreconditionFailedError(
-            f"item {item.id} is at version {item.version}; read it again and retry"
-        )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from {{ cookiecutter.project_slug }}.core.cache import Cache, NullCacheStore
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
+from {{ cookiecutter.project_slug }}.core.permissions import Permission, permissions_of
 from {{ cookiecutter.project_slug }}.db import migrate
 from {{ cookiecutter.project_slug }}.db.session import (
     UnitOfWork,
@@ -48,6 +49,11 @@ changes = st.one_of(
 async def make_user(session: AsyncSession, role: str = "user") -> User:
     user = User(email=unique_email(), password_hash="not-a-real-hash", role=role)
     return await UserRepository(session).add(user)
+
+
+def grants(user: User) -> frozenset[Permission]:
+    """What `user` may do when signed in with a session: everything their role allows."""
+    return permissions_of(user.role)
 
 
 def service(uow: UnitOfWork) -> ItemService:
@@ -98,7 +104,7 @@ class TestKeysetUnderChange:
             seen: list[uuid.UUID] = []
             params = ItemListParams(limit=limit, sort=sort)
             for page_number in range(1_000):
-                page = await items.list_cursor(owner, params)
+                page = await items.list_cursor(owner, params, granted=grants(owner))
                 seen += [item.id for item in page.items]
                 if page.next_cursor is None:
                     break
@@ -154,11 +160,19 @@ class TestIndexes:
         with captured(session) as statements:
             for actor in (owners[0], admin):
                 for sort in SORTS:
-                    await items.list_page(actor, ItemListParams(sort=sort, page=3))
-                    first = await items.list_cursor(actor, ItemListParams(sort=sort, limit=20))
+                    await items.list_page(
+                        actor, ItemListParams(sort=sort, page=3), granted=grants(actor)
+                    )
+                    first = await items.list_cursor(
+                        actor, ItemListParams(sort=sort, limit=20), granted=grants(actor)
+                    )
                     assert first.next_cursor is not None
-                    await items.list_cursor(actor, ItemListParams(cursor=first.next_cursor))
-                    await items.list_cursor(actor, ItemListParams(sort=sort, q="ab", limit=5))
+                    await items.list_cursor(
+                        actor, ItemListParams(cursor=first.next_cursor), granted=grants(actor)
+                    )
+                    await items.list_cursor(
+                        actor, ItemListParams(sort=sort, q="ab", limit=5), granted=grants(actor)
+                    )
 
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
@@ -194,7 +208,7 @@ class TestOnSqlite:
                 seen: list[str] = []
                 params = ItemListParams(limit=2, sort="-created_at,title")
                 for _ in range(10):
-                    page = await items.list_cursor(owner, params)
+                    page = await items.list_cursor(owner, params, granted=grants(owner))
                     seen += [item.title for item in page.items]
                     if page.next_cursor is None:
                         break

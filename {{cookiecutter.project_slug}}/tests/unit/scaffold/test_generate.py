@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.project_slug }}.scaffold import ScaffoldError, scaffold_resource
-from {{ cookiecutter.project_slug }}.scaffold.spec import FieldSpec, parse_fields
+from {{ cookiecutter.project_slug }}.scaffold.generate import index_name, indexes
+from {{ cookiecutter.project_slug }}.scaffold.spec import FieldSpec, ResourceSpec, parse_fields
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -45,6 +46,28 @@ class TestFields:
         )
 
 
+class TestSorting:
+    def test_sorts_by_timestamps_and_required_ordered_fields(self) -> None:
+        fields = parse_fields("title:str, body:text, done:bool, price:decimal, due:date?")
+        spec = ResourceSpec("task", "tasks", fields)
+
+        assert spec.sort_fields == ("created_at", "updated_at", "title", "price")
+        assert spec.search_field == fields[0]
+        # One index per sort field for an owner's rows and one for everyone's.
+        assert len(indexes(spec)) == 2 * len(spec.sort_fields)
+
+    def test_long_index_names_are_shortened_within_postgres_limit(self) -> None:
+        columns = ["owner_id", "a_rather_long_field_name_for_sorting", "id"]
+        # Differs from `columns` only past the point where the name is cut.
+        other = ["owner_id", "a_rather_long_field_name_for_sortin", "id"]
+
+        name = index_name("x" * 30, columns)
+
+        assert len(name) <= 63
+        assert name == index_name("x" * 30, columns)
+        assert name != index_name("x" * 30, other)
+
+
 class TestRefusals:
     @pytest.mark.parametrize(
         ("name", "fields", "reason"),
@@ -57,6 +80,8 @@ class TestRefusals:
             ("auth", "title:str", "existing module"),
             ("users", "title:str", "existing module"),
             ("base", "title:str", "generated code"),
+            ("event", "title:str", "generated code"),
+            ("change", "title:str", "generated code"),
             ("cursor", "title:str", "Container already has a member"),
             ("Product", "title:str", "lower_snake_case"),
             ("product", "price:money", "unknown type 'money'"),

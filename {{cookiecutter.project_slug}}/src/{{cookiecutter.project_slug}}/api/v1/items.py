@@ -15,7 +15,11 @@ from {{ cookiecutter.project_slug }}.api.conditional import (
     not_modified,
     required_versions,
 )
-from {{ cookiecutter.project_slug }}.api.deps import IdempotencyServiceDep, ItemServiceDep
+from {{ cookiecutter.project_slug }}.api.deps import (
+    IdempotencyServiceDep,
+    ItemServiceDep,
+    PermissionsDep,
+)
 from {{ cookiecutter.project_slug }}.api.idempotency import IdempotencyKeyHeader, idempotent
 from {{ cookiecutter.project_slug }}.api.openapi import problem_responses
 from {{ cookiecutter.project_slug }}.api.permissions import require_permissions
@@ -73,12 +77,15 @@ async def create_item(
     responses=problem_responses(400),
 )
 async def list_items(
-    user: Reader, items: ItemServiceDep, params: Annotated[ItemListParams, Query()]
+    user: Reader,
+    granted: PermissionsDep,
+    items: ItemServiceDep,
+    params: Annotated[ItemListParams, Query()],
 ) -> Page[ItemRead] | CursorPage[ItemRead]:
     """The signed-in user's items (every item for admins), by page or by cursor."""
     if params.uses_cursor:
-        return await items.list_cursor(user, params)
-    return await items.list_page(user, params)
+        return await items.list_cursor(user, params, granted=granted)
+    return await items.list_page(user, params, granted=granted)
 
 
 @router.get(
@@ -89,12 +96,13 @@ async def list_items(
 async def get_item(
     item_id: uuid.UUID,
     user: Reader,
+    granted: PermissionsDep,
     items: ItemServiceDep,
     response: Response,
     if_none_match: IfNoneMatch = None,
 ) -> ItemRead | Response:
     """One item; answers 304 when `If-None-Match` holds its current `ETag`."""
-    item = await items.read(user, item_id)
+    item = await items.read(user, item_id, granted=granted)
     if not_modified(if_none_match, item.version):
         return Response(
             status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(item.version)}
@@ -112,12 +120,15 @@ async def update_item(
     item_id: uuid.UUID,
     data: ItemUpdate,
     user: Writer,
+    granted: PermissionsDep,
     items: ItemServiceDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> Item:
     """Change an item's title or description."""
-    item = await items.update(user, item_id, data, if_match=required_versions(if_match))
+    item = await items.update(
+        user, item_id, data, granted=granted, if_match=required_versions(if_match)
+    )
     response.headers["ETag"] = etag(item.version)
     return item
 
@@ -128,8 +139,12 @@ async def update_item(
     responses=problem_responses(404, 409, 412),
 )
 async def delete_item(
-    item_id: uuid.UUID, user: Writer, items: ItemServiceDep, if_match: IfMatch = None
+    item_id: uuid.UUID,
+    user: Writer,
+    granted: PermissionsDep,
+    items: ItemServiceDep,
+    if_match: IfMatch = None,
 ) -> Response:
     """Delete an item."""
-    await items.delete(user, item_id, if_match=required_versions(if_match))
+    await items.delete(user, item_id, granted=granted, if_match=required_versions(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

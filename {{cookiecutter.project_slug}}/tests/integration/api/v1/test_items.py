@@ -4,8 +4,9 @@ import uuid
 
 from httpx import AsyncClient
 
+from {{ cookiecutter.project_slug }}.db.session import SessionMaker
 from {{ cookiecutter.project_slug }}.services.item import ItemCreated
-from tests.factories import RecordedEvents, auth_headers
+from tests.factories import RecordedEvents, admin_headers, api_key_headers, auth_headers
 
 
 async def create_item(client: AsyncClient, headers: dict[str, str], title: str = "A") -> str:
@@ -168,3 +169,59 @@ class TestDeleteItem:
 
         assert response.status_code == 404
         assert (await client.get(f"/api/v1/items/{item_id}", headers=owner)).status_code == 200
+
+
+class TestAdminVisibility:
+    """An admin sees and changes everyone's items only with `items:admin` in the permissions
+    of this request: a session has it, an API key only when it was scoped with it."""
+
+    async def test_an_admin_session_sees_and_changes_everyones_items(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> None:
+        owner = await auth_headers(client)
+        admin = await admin_headers(client, session_maker)
+        item_id = await create_item(client, owner, "theirs")
+        url = f"/api/v1/items/{item_id}"
+
+        listed = await client.get("/api/v1/items", params={"page_size": 100}, headers=admin)
+        read = await client.get(url, headers=admin)
+        patched = await client.patch(url, json={"title": "moderated"}, headers=admin)
+        deleted = await client.delete(url, headers=admin)
+
+        assert item_id in {item["id"] for item in listed.json()["items"]}
+        assert read.status_code == 200
+        assert patched.status_code == 200
+        assert patched.json()["title"] == "moderated"
+        assert deleted.status_code == 204
+
+    async def test_an_admins_key_without_items_admin_reaches_only_their_own_items(
+        self, client: AsyncClient, session_maker: SessionMaker
+    ) -> None:
+        owner = await auth_headers(client)
+        admin = await admin_headers(client, session_maker)
+        key = await api_key_headers(client, admin, ["items:read", "items:write"])
+        theirs = await create_item(client, owner, "theirs")
+        mine = await create_item(client, key, "mine")
+        url = f"/api/v1/items/{theirs}"
+
+        read = await client.get(url, headers=key)
+        patched = await client.patch(url, json={"title": "taken"}, headers=key)
+        deleted = await client.delete(url, headers=key)
+        listed = await client.get("/api/v1/items", params={"page_size": 100}, headers=key)
+        by_cursor = await client.get("/api/v1/items", params={"limit": 100}, headers=key)
+        filtered = await client.get(
+            "/api/v1/items", params={"owner_id": str(uuid.uuid4())}, headers=key
+        )
+
+        # Exactly what a plain user gets: someone else's item looks missing.
+        assert (read.status_code, patched.status_code, deleted.status_code) == (404, 404, 404)
+        assert [item["id"] for item in listed.json()["items"]] == [mine]
+        assert listed.json()["total"] == 1
+        assert [item["id"] for item in by_cursor.json()["items"]] == [mine]
+        assert filtered.status_code == 403
+        assert filtered.headers["content-type"] == "application/problem+json"
+        unchanged = await client.get(url, headers=owner)
+        assert unchanged.status_code == 200
+        assert unchanged.json()["title"] == "theirs"
+        # The same admin, signed in, still reaches it.
+        assert (await client.get(url, headers=admin)).status_code == 200
