@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -99,7 +100,7 @@ class Wrk:
         self.workdir = workdir
         self.cpu = cpu
 
-    def script(self, target: Target, requests: int | None) -> Path:
+    def script(self, target: Target, requests: int | None, reached: Path) -> Path:
         lines = [
             f"wrk.method = {_lua_string(target.method)}",
             f"wrk.path = {_lua_string(target.path)}",
@@ -110,12 +111,17 @@ class Wrk:
             lines.append(f"wrk.body = {_lua_string(target.body)}")
             lines.append('wrk.headers["Content-Type"] = "application/json"')
         if requests is not None:
-            # One thread, so a thread-local count is the total: stop once it is reached.
+            # One thread, so a thread-local count is the total: stop once it is reached, and
+            # leave a file saying so (`run` then ends wrk's main thread, see there).
             lines += [
                 "local answered = 0",
                 "response = function(status, headers, body)",
                 "  answered = answered + 1",
-                f"  if answered >= {requests} then wrk.thread:stop() end",
+                f"  if answered == {requests} then",
+                "    wrk.thread:stop()",
+                f"    local marker = io.open({_lua_string(str(reached))}, 'w')",
+                "    if marker then marker:close() end",
+                "  end",
                 "end",
             ]
         lines += [
@@ -141,7 +147,8 @@ class Wrk:
         seconds: float | None = None,
         requests: int | None = None,
     ) -> Measurement:
-        script = self.script(target, requests)
+        reached = self.workdir / f"wrk-reached-{os.getpid()}-{time.monotonic_ns()}"
+        script = self.script(target, requests, reached)
         duration = seconds if seconds is not None else 3600
         command = pinned(
             [
@@ -157,9 +164,10 @@ class Wrk:
             self.cpu,
         )
         try:
-            output = _run(command, timeout=duration + 120)
+            output = self._until(command, duration, reached)
         finally:
             script.unlink(missing_ok=True)
+            reached.unlink(missing_ok=True)
         for line in output.splitlines():
             if line.startswith("BENCH_JSON "):
                 data = json.loads(line.removeprefix("BENCH_JSON "))
@@ -172,6 +180,31 @@ class Wrk:
                     p99_ms=data["p99_us"] / 1000,
                 )
         raise RuntimeError(f"wrk printed no figures:\n{output}")
+
+    @staticmethod
+    def _until(command: Sequence[str], duration: float, reached: Path) -> str:
+        """wrk's output once it ran `duration` or its script left `reached`.
+
+        A stopped thread does not end wrk: its main thread sleeps out the whole duration. SIGINT
+        ends that sleep, and wrk then prints its summary as usual.
+        """
+        process = subprocess.Popen(
+            list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + duration + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if reached.exists():
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.2)
+        try:
+            stdout, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 10))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        if process.returncode != 0:
+            raise RuntimeError(f"wrk exited with {process.returncode}: {stderr.strip()[-2000:]}")
+        return stdout
 
 
 class Oha:
