@@ -51,11 +51,15 @@ def test_middleware_runs_in_the_documented_order(settings: Settings) -> None:
 
 @pytest.fixture
 async def slow_app(app: FastAPI, settings: Settings) -> AsyncIterator[AsyncClient]:
-    """The test app with a 0.5 s budget and a route that writes, then outlives it."""
+    """The test app with a 2 s budget and a route that writes, then outlives it.
+
+    The budget leaves a busy machine time to finish the write (a password hash and a few
+    statements), so it runs out while the route sleeps, after the write, as the test intends.
+    """
     app.user_middleware = [
         entry
         if entry.cls is not TimeoutMiddleware  # type: ignore[comparison-overlap]
-        else type(entry)(TimeoutMiddleware, seconds=0.5)
+        else type(entry)(TimeoutMiddleware, seconds=2.0)
         for entry in app.user_middleware
     ]
 
