@@ -40,7 +40,12 @@ from {{ cookiecutter.project_slug }}.core.client_ip import ClientAddressResolver
 from {{ cookiecutter.project_slug }}.core.config import Settings
 from {{ cookiecutter.project_slug }}.core.cursor import CursorCodec
 from {{ cookiecutter.project_slug }}.core.encryption import Encryptor
-from {{ cookiecutter.project_slug }}.core.events import UNTRACED, Event, EventPublisher, EventTracing
+from {{ cookiecutter.project_slug }}.core.events import (
+    UNTRACED,
+    Event,
+    EventPublisher,
+    EventTracing,
+)
 from {{ cookiecutter.project_slug }}.core.feature_flags import FlagCache
 from {{ cookiecutter.project_slug }}.core.logging import get_logger
 from {{ cookiecutter.project_slug }}.core.login_throttle import (
