@@ -48,7 +48,8 @@ COMBINATIONS = [
     ),
     pytest.param(
         {"use_celery": "n", "include_example_domain": "n"},
-        [OPTION_INDEPENDENT],
+        # The fuzzing pass too: its routes are the scaffolded resources', which no other bake has.
+        [OPTION_INDEPENDENT, "tests/e2e/test_fuzz.py"],
         RESOURCES,
         id="minimal",
     ),
